@@ -1,0 +1,51 @@
+# Shared helpers for lab components; sourced, never run.
+# Every component is lab/components/NN-name.sh taking one argument: up | down | status.
+LAB_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+RUN_DIR="$LAB_DIR/run"          # git-ignored runtime folder: configs, keys, pids, logs, queues
+mkdir -p "$RUN_DIR"
+
+# Fixed lab addresses (see lab/README.md); components read these, never hard-code them twice.
+HARDENED_IP=127.0.0.10
+WEAK_IP=127.0.0.20
+DNS_IP=127.0.0.53               # Knot DNS, authoritative for the lab zones
+RESOLVER_IP=127.0.0.54          # Unbound, validating resolver trusting the lab's DNSSEC key
+HARDENED_WEB_IP=127.0.0.11      # nginx: mta-sts.hardened.test
+WEAK_WEB_IP=127.0.0.21          # nginx: mta-sts.weak.test
+LAB_PYTHON="${LAB_PYTHON:-$LAB_DIR/../.venv/bin/python}"
+
+log() { printf '  %-10s %s\n' "${COMPONENT:-lab}" "$*"; }
+die() { printf 'lab: %s: %s\n' "${COMPONENT:-lab}" "$*" >&2; exit 1; }
+
+# wait_port HOST PORT [SECONDS]: wait until a TCP port accepts connections.
+wait_port() {
+    local host=$1 port=$2 limit=${3:-15} i
+    for ((i = 0; i < limit * 10; i++)); do
+        if (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null; then return 0; fi
+        sleep 0.1
+    done
+    return 1
+}
+
+# wait_udp_dns HOST PORT [SECONDS]: wait until a DNS server answers on HOST:PORT.
+wait_dns() {
+    local host=$1 port=$2 limit=${3:-15} i
+    for ((i = 0; i < limit * 10; i++)); do
+        if kdig +time=1 +retry=0 @"$host" -p "$port" . SOA >/dev/null 2>&1; then return 0; fi
+        sleep 0.1
+    done
+    return 1
+}
+
+# pid_alive FILE: the pid recorded in FILE belongs to a running process.
+pid_alive() { [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+# stop_pidfile FILE: stop the process recorded in FILE (TERM, then KILL) and remove the file.
+stop_pidfile() {
+    local file=$1 pid i
+    [ -s "$file" ] || return 0
+    pid=$(cat "$file")
+    kill "$pid" 2>/dev/null || true
+    for ((i = 0; i < 50; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null || true
+    rm -f "$file"
+}

@@ -1,0 +1,183 @@
+"""The policy model: thresholds with citations, loaded from YAML and validated.
+
+Every leaf in a policy file is ``{value: ..., source: "..."}``: the threshold and where it comes
+from. A file may start with ``extends: baseline.yaml`` and override single leaves. The sections
+are frozen dataclasses; a key the dataclass does not know, a missing key or a value of the wrong
+type is a ConfigError naming the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mailaudit.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class SmtpPolicy:
+    """Thresholds for the SMTP probes."""
+
+    ports: tuple[int, ...]
+    submission_ports: tuple[int, ...]
+    implicit_tls_ports: tuple[int, ...]
+    relay_recipient_domain: str
+    connect_timeout_s: float
+    command_timeout_s: float
+    max_connections_per_server: int
+    harvest_attempts: int
+    bruteforce_attempts: int
+
+
+@dataclass(frozen=True)
+class Policy:
+    """A whole policy profile: one section per probe family, plus where each value came from."""
+
+    name: str
+    smtp: SmtpPolicy
+    sources: dict[str, str] = field(default_factory=dict, compare=False)
+
+    def source_of(self, dotted_key: str) -> str:
+        """The citation for a leaf, e.g. ``source_of("smtp.harvest_attempts")``."""
+        return self.sources.get(dotted_key, "")
+
+
+def load_policy(path: Path) -> Policy:
+    """Load, merge (``extends``) and validate a policy file; raise ConfigError with one line."""
+    raw = _read_merged(Path(path), seen=())
+    sources: dict[str, str] = {}
+    name = raw.pop("name", Path(path).stem)
+    if not isinstance(name, str):
+        raise ConfigError(f"policy {path}: 'name' must be a string")
+    kwargs = {}
+    for f in dataclasses.fields(Policy):
+        if f.name in ("name", "sources"):
+            continue
+        if f.name not in raw:
+            raise ConfigError(f"policy {path}: missing section '{f.name}'")
+        kwargs[f.name] = _build(_hints(Policy)[f.name], raw.pop(f.name), f.name, sources, path)
+    if raw:
+        raise ConfigError(f"policy {path}: unknown section '{sorted(raw)[0]}'")
+    return Policy(name=name, sources=sources, **kwargs)
+
+
+def _read_merged(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
+    """Read a YAML policy, resolving ``extends`` relative to the file."""
+    if path in seen:
+        raise ConfigError(f"policy {path}: 'extends' loops back to itself")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"policy {path}: cannot read ({exc.strerror})") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"policy {path}: malformed YAML{where}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"policy {path}: expected a mapping of sections")
+    base_name = data.pop("extends", None)
+    if base_name is None:
+        return data
+    base = _read_merged((path.parent / base_name).resolve(), (*seen, path))
+    return _merge(base, data)
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """Deep-merge override into base, section by section, leaf by leaf."""
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict) and "value" not in value:
+            merged[key] = _merge(base[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _build(cls: type, raw: Any, where: str, sources: dict[str, str], path: Path) -> Any:
+    """Build a section dataclass from its mapping of cited leaves."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"policy {path}: '{where}' must be a mapping")
+    raw = dict(raw)
+    values = {}
+    for f in dataclasses.fields(cls):
+        key = f"{where}.{f.name}"
+        if f.name not in raw:
+            if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING:
+                continue
+            raise ConfigError(f"policy {path}: missing key '{key}'")
+        leaf = raw.pop(f.name)
+        if not isinstance(leaf, dict) or "value" not in leaf or not leaf.get("source"):
+            raise ConfigError(f"policy {path}: '{key}' must be {{value: ..., source: '...'}}")
+        extra = set(leaf) - {"value", "source", "note"}
+        if extra:
+            raise ConfigError(f"policy {path}: '{key}' has unknown field '{sorted(extra)[0]}'")
+        sources[key] = str(leaf["source"])
+        values[f.name] = _coerce(_hints(cls)[f.name], leaf["value"], key, path)
+    if raw:
+        raise ConfigError(f"policy {path}: unknown key '{where}.{sorted(raw)[0]}'")
+    return cls(**values)
+
+
+def _coerce(kind: Any, value: Any, key: str, path: Path) -> Any:
+    """Check a leaf value against its annotated type (and build nested records)."""
+    origin = typing.get_origin(kind)
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(kind)
+        if value is None and type(None) in options:
+            return None
+        kind = next(o for o in options if o is not type(None))
+        origin = typing.get_origin(kind)
+    if origin is tuple:
+        item_kind = typing.get_args(kind)[0]
+        if not isinstance(value, list):
+            raise ConfigError(f"policy {path}: '{key}' must be a list")
+        return tuple(_coerce(item_kind, item, f"{key}[{i}]", path) for i, item in enumerate(value))
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"policy {path}: '{key}' must be a mapping")
+        key_kind, item_kind = typing.get_args(kind)
+        return {_coerce(key_kind, k, key, path): _coerce(item_kind, v, f"{key}.{k}", path)
+                for k, v in value.items()}
+    if dataclasses.is_dataclass(kind):
+        return _record(kind, value, key, path)
+    return _scalar(kind, value, key, path)
+
+
+def _record(kind: type, value: Any, key: str, path: Path) -> Any:
+    """A nested record inside a list leaf (plain mapping, no per-field citations)."""
+    if not isinstance(value, dict):
+        raise ConfigError(f"policy {path}: '{key}' must be a mapping")
+    names = {f.name for f in dataclasses.fields(kind)}
+    unknown = set(value) - names
+    if unknown:
+        raise ConfigError(f"policy {path}: unknown key '{key}.{sorted(unknown)[0]}'")
+    hints = _hints(kind)
+    built = {k: _coerce(hints[k], v, f"{key}.{k}", path) for k, v in value.items()}
+    try:
+        return kind(**built)
+    except TypeError:
+        missing = sorted(n for n in names if n not in value)
+        raise ConfigError(f"policy {path}: '{key}' lacks '{missing[0] if missing else '?'}'") from None
+
+
+def _scalar(kind: type, value: Any, key: str, path: Path) -> Any:
+    """int, float, str, bool — with bool never passing for a number or the other way round."""
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if kind is int and isinstance(value, bool):
+        raise ConfigError(f"policy {path}: '{key}' must be int, not bool")
+    if not isinstance(value, kind):
+        raise ConfigError(
+            f"policy {path}: '{key}' must be {kind.__name__}, not {type(value).__name__}"
+        )
+    return value
