@@ -36,11 +36,41 @@ class SmtpPolicy:
 
 
 @dataclass(frozen=True)
+class DnsblZone:
+    """One DNS blocklist and how to read its answers (RFC 5782; per-list return codes)."""
+
+    zone: str
+    listed: tuple[str, ...] = ("127.0.0.0/8",)  # answer networks that mean "listed"
+    errors: tuple[str, ...] = ()  # answer networks that mean "query refused/failed", never a listing
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class DnsPolicy:
+    """Thresholds for the DNS probes (SPF, DMARC, DKIM, PTR, blocklists, MTA-STS, DANE)."""
+
+    timeout_s: float
+    retries: int
+    spf_allowed_all: tuple[str, ...]
+    spf_max_lookups: int
+    spf_max_void_lookups: int
+    dmarc_min_policy: str
+    dmarc_min_pct: int
+    dkim_selectors: tuple[str, ...]
+    dkim_min_rsa_bits: int
+    dnsbl_zones: tuple[DnsblZone, ...]
+    mta_sts_mode: str
+    https_timeout_s: float
+    starttls_timeout_s: float
+
+
+@dataclass(frozen=True)
 class Policy:
     """A whole policy profile: one section per probe family, plus where each value came from."""
 
     name: str
     smtp: SmtpPolicy
+    dns: DnsPolicy
     sources: dict[str, str] = field(default_factory=dict, compare=False)
 
     def source_of(self, dotted_key: str) -> str:
