@@ -7,4 +7,5 @@ session-scoped fixtures are in fixtures/<family>.py.
 pytest_plugins = [
     "mailaudit.plugin",
     "fixtures.smtp",
+    "fixtures.dns",
 ]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -212,7 +212,7 @@ def _spec(key: str, entry: dict[str, Any], path: Path) -> FieldSpec:
 
 # --- readings ---------------------------------------------------------------------------------
 
-class ReadState(str, Enum):
+class ReadState(StrEnum):
     """Whether a field could be read, and if not, why."""
 
     OK = "ok"
@@ -247,6 +247,7 @@ class Reading:
     manual: str = ""
     detail: str = ""
     domain: str | None = None
+    kind: str = ""
 
     @property
     def ok(self) -> bool:
@@ -256,7 +257,14 @@ class Reading:
     def evidence(self) -> str:
         """One evidence line: request, field, value and provenance (never a secret)."""
         where = f"[{self.domain}] " if self.domain else ""
-        shown = _shown(self.raw) if self.state in (ReadState.OK, ReadState.UNMAPPED) else self.detail
+        if self.state is ReadState.OK and self.kind == "enum":
+            shown = f"{_shown(self.raw)} ({self.value})"
+        elif self.state is ReadState.OK and self.kind in ("list", "rule", "intmap"):
+            shown = _shown(list(self.value) if self.kind == "list" else self.value)
+        elif self.state in (ReadState.OK, ReadState.UNMAPPED):
+            shown = _shown(self.raw)
+        else:
+            shown = self.detail
         return (f"{where}{self.request} -> {self.json} = {shown} "
                 f"({self.status}; source {self.source})")
 
@@ -316,7 +324,7 @@ def read_value(spec: FieldSpec, body: Any, base: dict[str, Any]) -> Reading:
     json_used = spec.json
     if (raw is _MISSING or raw is None) and spec.fallback:
         raw, json_used = dig(body, spec.fallback), spec.fallback
-    base = {**base, "json": json_used}
+    base = {**base, "json": json_used, "kind": spec.type}
     if raw is _MISSING:
         return Reading(state=ReadState.ABSENT, detail=f"the response has no field {spec.json!r} "
                        f"(field map entry is {spec.status})", **base)

@@ -92,6 +92,7 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(f"mailaudit: {exc}") from None
     config.stash[CONFIG_KEY] = audit
     _add_environment(config, audit)
+    _TITLE[0] = "mailaudit report: " + ", ".join(t.host for t in audit.targets)
 
 
 def _add_environment(config: pytest.Config, audit: AuditConfig) -> None:
@@ -108,7 +109,7 @@ def _add_environment(config: pytest.Config, audit: AuditConfig) -> None:
     meta["Targets"] = ", ".join(f"{t.host} ({t.ip}, domain {t.domain})" for t in audit.targets)
     meta["Policy"] = f"{audit.policy.name} ({audit.policy_path})"
     meta["Suite version"] = f"mailaudit {__version__}"
-    meta["Date"] = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    meta["Date"] = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     meta["DNS server"] = str(audit.dns_server or "system resolver")
     meta["Intrusive probes"] = "on" if audit.intrusive else "off (use --intrusive)"
     if any(t.api_url for t in audit.targets):
@@ -176,11 +177,16 @@ def verdict(request: pytest.FixtureRequest, evidence) -> Callable[[Evaluation], 
         if evaluation.evidence:
             evidence(evaluation.evidence_name, evaluation.evidence)
         if evaluation.outcome is Outcome.SKIPPED:
-            pytest.skip(redact(evaluation.message))
+            _skip(redact(evaluation.message))
         if evaluation.outcome is Outcome.INCONCLUSIVE:
-            pytest.skip(INCONCLUSIVE_PREFIX + redact(evaluation.message))
+            _skip(INCONCLUSIVE_PREFIX + redact(evaluation.message))
         return evaluation
     return record
+
+
+def _skip(reason: str) -> None:
+    """Skip, reported at the test's own location (not this plugin's line)."""
+    raise pytest.skip.Exception(reason, _use_item_location=True)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -339,9 +345,12 @@ def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
 
 # --- pytest-html hooks (only called when pytest-html is active) ---------------------------------
 
+_TITLE = ["mailaudit compliance report"]
+
+
 def pytest_html_report_title(report) -> None:
     """Title the report after the audited servers."""
-    report.title = "mailaudit compliance report"
+    report.title = _TITLE[0]
 
 
 def pytest_html_results_table_header(cells: list[str]) -> None:

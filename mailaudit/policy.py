@@ -33,6 +33,8 @@ class SmtpPolicy:
     max_connections_per_server: int
     harvest_attempts: int
     bruteforce_attempts: int
+    inbound_port: int  # where MX traffic arrives: catch-all, VRFY, local spoof, harvest, banner host name
+    auth_port: int  # where authenticated submission is checked: AUTH-MATCH, brute force
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,95 @@ class DnsPolicy:
     starttls_timeout_s: float
 
 
+TLS_STARTTLS_PROTOCOLS = ("smtp", "imap", "pop3")
+TLS_SUITE_CLASSES = ("NULL", "ANONYMOUS", "EXPORT", "RC4", "DES", "3DES", "64BIT_BLOCK",
+                     "NO_FORWARD_SECRECY")
+TLS_VERSIONS = ("SSLv2", "SSLv3", "TLSv1.0", "TLSv1.1", "TLSv1.2", "TLSv1.3")
+
+
+@dataclass(frozen=True)
+class TlsPort:
+    """One service port for the TLS checks: its number, the service, and how TLS starts on it."""
+
+    port: int
+    service: str
+    starttls: str | None = None  # "smtp", "imap" or "pop3"; None = implicit TLS from the first byte
+
+    def __post_init__(self) -> None:
+        if self.starttls is not None and self.starttls not in TLS_STARTTLS_PROTOCOLS:
+            raise ConfigError(f"policy tls.ports: port {self.port}: starttls must be one of "
+                              f"{', '.join(TLS_STARTTLS_PROTOCOLS)} (or null for implicit TLS)")
+        if not 0 < self.port < 65536:
+            raise ConfigError(f"policy tls.ports: port {self.port} out of range")
+
+
+@dataclass(frozen=True)
+class TlsPolicy:
+    """Thresholds for the TLS scans (sslyze) of every service port."""
+
+    ports: tuple[TlsPort, ...]
+    expiry_warning_days: int
+    min_rsa_key_bits: int
+    min_ec_key_bits: int
+    forbidden_signature_hashes: tuple[str, ...]
+    forbidden_suite_classes: tuple[str, ...]
+    forward_secrecy_versions: tuple[str, ...]
+    tls13_missing_fails: bool
+    network_timeout_s: int
+    network_retries: int
+    connections_per_port: int
+    concurrent_ports: int
+    scan_deadline_s: int
+
+    def __post_init__(self) -> None:
+        unknown = set(self.forbidden_suite_classes) - set(TLS_SUITE_CLASSES)
+        if unknown:
+            raise ConfigError(f"policy tls.forbidden_suite_classes: unknown class {sorted(unknown)[0]!r} "
+                              f"(known: {', '.join(TLS_SUITE_CLASSES)})")
+        bad = set(self.forward_secrecy_versions) - set(TLS_VERSIONS)
+        if bad:
+            raise ConfigError(f"policy tls.forward_secrecy_versions: unknown version {sorted(bad)[0]!r}")
+        if len({p.port for p in self.ports}) != len(self.ports):
+            raise ConfigError("policy tls.ports: a port is listed twice")
+
+    def port_entry(self, port: int) -> TlsPort:
+        """The policy's entry for a port; a port it does not list is implicit TLS (e.g. 10465)."""
+        return next((p for p in self.ports if p.port == port), TlsPort(port, "tls"))
+
+
+@dataclass(frozen=True)
+class IdsRuleLimit:
+    """Limits one SmarterMail IDS rule type must meet (a record inside api.ids_rules)."""
+
+    max_threshold: int
+    min_time_frame_minutes: int
+    min_block_minutes: int
+
+
+@dataclass(frozen=True)
+class ApiPolicy:
+    """Thresholds for the SmarterMail admin API checks (API-*, XCHK-*)."""
+
+    request_timeout_s: float
+    retries: int
+    min_build: int
+    forbidden_tls_versions: tuple[str, ...]
+    bounce_restrictions_allowed: tuple[str, ...]
+    password_min_length: int
+    password_required_rules: tuple[str, ...]
+    throttle_max_messages_per_hour: int
+    throttle_require_bandwidth: bool
+    throttle_max_bandwidth_mb_per_hour: int
+    throttle_actions_allowed: tuple[str, ...]
+    ids_rules: dict[str, IdsRuleLimit]
+    system_events_required: tuple[str, ...]
+    max_lists_per_domain: int
+    list_posting_allowed: tuple[str, ...]
+    av_command_lines_allowed: tuple[str, ...]
+    smtp_auth_bypass_allowed: tuple[str, ...]
+    spool_max_messages: int
+
+
 @dataclass(frozen=True)
 class Policy:
     """A whole policy profile: one section per probe family, plus where each value came from."""
@@ -71,6 +162,8 @@ class Policy:
     name: str
     smtp: SmtpPolicy
     dns: DnsPolicy
+    tls: TlsPolicy
+    api: ApiPolicy
     sources: dict[str, str] = field(default_factory=dict, compare=False)
 
     def source_of(self, dotted_key: str) -> str:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 
-class Outcome(str, Enum):
+class Outcome(StrEnum):
     """The outcome of one (requirement, server[, variant]) as REQUIREMENTS.md defines them."""
 
     PASSED = "passed"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mailaudit.errors import ConnectError, ProbeError, ProtocolError
+from mailaudit.errors import ConnectError, ProtocolError
 from mailaudit.probes.smtp import Reply, SmtpSession, offers
 
 PROBE_LOCAL_PART = "relaytest"
@@ -104,7 +104,9 @@ class SessionSettings:
     refusals_per_session: int = 6
 
 
-def open_session(ip: str, server_name: str, channel: Channel, settings: SessionSettings) -> tuple[SmtpSession, str | None]:
+def open_session(
+    ip: str, server_name: str, channel: Channel, settings: SessionSettings
+) -> tuple[SmtpSession, str | None]:
     """Connect, greet, EHLO and (for ``starttls``) upgrade. Returns the session and, if the
     channel cannot be used as asked (STARTTLS not offered or refused), the reason."""
     session = SmtpSession(ip, channel.port, server_name, settings.connect_timeout,
@@ -133,19 +135,14 @@ def probe_channel(ip: str, server_name: str, channel: Channel, variants: tuple[R
     results: dict[str, VariantResult] = {}
     session: SmtpSession | None = None
     prologue: list[str] = []
-    refusals = 0
+    refusals, budget = 0, settings.refusals_per_session
     try:
         for variant in variants:
             for attempt in (1, 2):
-                if session is None or not session.connected or refusals >= settings.refusals_per_session:
+                if session is None or not session.connected or refusals >= budget:
                     if session is not None:
                         session.close()
-                    try:
-                        session, unavailable = open_session(ip, server_name, channel, settings)
-                    except ConnectError as exc:
-                        if "refused" in str(exc) and not closed_is_error:
-                            return ChannelResult(channel, {}, f"port {channel.port} closed (connection refused)")
-                        raise
+                    session, unavailable = _reopen(ip, server_name, channel, settings, closed_is_error)
                     if unavailable:
                         return ChannelResult(channel, {}, unavailable)
                     prologue, refusals = list(session.transcript.lines), 0
@@ -157,6 +154,12 @@ def probe_channel(ip: str, server_name: str, channel: Channel, variants: tuple[R
                         results[variant.id] = VariantResult(
                             variant, None, None, _text(prologue, session, mark), error=str(exc))
                     continue
+                if _closing(result) and attempt == 1:
+                    # 421: the server cut the session short (error limits); retry in a fresh one
+                    # and stay below the limit it just showed us.
+                    budget = max(1, refusals)
+                    session.close()
+                    continue
                 refusals += 0 if result.rcpt is not None and result.rcpt.positive else 1
                 results[variant.id] = result
                 break
@@ -164,6 +167,21 @@ def probe_channel(ip: str, server_name: str, channel: Channel, variants: tuple[R
         if session is not None:
             session.close()
     return ChannelResult(channel, results)
+
+
+def _reopen(ip: str, server_name: str, channel: Channel, settings: SessionSettings,
+            closed_is_error: bool) -> tuple[SmtpSession, str | None]:
+    """A fresh session; a refused port is a reason to skip unless it must be open."""
+    try:
+        return open_session(ip, server_name, channel, settings)
+    except ConnectError as exc:
+        if "refused" in str(exc) and not closed_is_error:
+            return SmtpSession(ip, channel.port, server_name, 0, 0), f"port {channel.port} closed (connection refused)"
+        raise
+
+
+def _closing(result: VariantResult) -> bool:
+    return any(reply is not None and reply.code == 421 for reply in (result.mail, result.rcpt))
 
 
 def _try_variant(session: SmtpSession, variant: RelayVariant, prologue: list[str], mark: int) -> VariantResult:
@@ -190,6 +208,3 @@ def channels_for(ports: tuple[int, ...], implicit_tls_ports: tuple[int, ...]) ->
             channels.extend((Channel(port, "plain"), Channel(port, "starttls")))
     return tuple(channels)
 
-
-__all__ = ["Channel", "ChannelResult", "ProbeError", "RelayVariant", "SessionSettings", "VariantResult",
-           "VARIANT_IDS", "channels_for", "open_session", "probe_channel", "relay_variants"]

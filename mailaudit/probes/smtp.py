@@ -8,6 +8,7 @@ refuse to ever send DATA.
 from __future__ import annotations
 
 import base64
+import contextlib
 import socket
 import ssl
 import time
@@ -97,7 +98,7 @@ class SmtpSession:
         """Open the connection (TLS first on implicit-TLS ports) and read the greeting."""
         try:
             sock = socket.create_connection((self.ip, self.port), timeout=self.connect_timeout)
-        except socket.timeout:
+        except TimeoutError:
             raise ConnectError(f"{self.where}: no TCP connection within {self.connect_timeout:g} s") from None
         except ConnectionRefusedError:
             raise ConnectError(f"{self.where}: connection refused (port closed)") from None
@@ -132,10 +133,8 @@ class SmtpSession:
 
     def _drop(self) -> None:
         if self._sock is not None:
-            try:
+            with contextlib.suppress(OSError):
                 self._sock.close()
-            except OSError:
-                pass
         self._sock = None
 
     @property
@@ -221,7 +220,7 @@ class SmtpSession:
             try:
                 self._sock.settimeout(remaining)
                 chunk = self._sock.recv(MAX_LINE_BYTES)
-            except (socket.timeout, TimeoutError):
+            except TimeoutError:
                 self._drop()
                 raise ProtocolTimeout(f"{self.where}: no {what} within {wait:g} s") from None
             except (OSError, ssl.SSLError) as exc:
