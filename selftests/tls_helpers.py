@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import shutil
 import socket
 import socketserver
 import ssl
+import subprocess
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from ipaddress import ip_address
@@ -252,3 +255,60 @@ def free_port(ip: str = LISTEN_IP) -> int:
     with socket.socket() as sock:
         sock.bind((ip, 0))
         return sock.getsockname()[1]
+
+
+# --- servers staging what OpenSSL 3 (Postfix, Dovecot) cannot -------------------------------------
+
+@contextlib.contextmanager
+def tlslite_ssl3_server(cert_file: Path, key_file: Path, ip: str) -> Iterator[int]:
+    """SSL 3.0 up to TLS 1.2, no TLS 1.3 (tlslite-ng, pure Python): trips TLS-NO-SSL and TLS-MODERN.
+
+    Debian 12's OpenSSL has no SSL 3.0 at all, so no lab Postfix or Dovecot can offer it."""
+    from tlslite.api import X509, HandshakeSettings, TLSConnection, X509CertChain, parsePEMKey
+
+    chain = X509CertChain([X509().parse(cert_file.read_text())])
+    key = parsePEMKey(key_file.read_text(), private=True)
+    settings = HandshakeSettings()
+    settings.minVersion, settings.maxVersion = (3, 0), (3, 3)
+
+    def behaviour(sock: socket.socket) -> None:
+        connection = TLSConnection(sock)
+        connection.handshakeServer(certChain=chain, privateKey=key, settings=settings)
+        connection.read(max=1)
+
+    with listening(_quiet(behaviour), ip) as port:
+        yield port
+
+
+def _quiet(behaviour: Behaviour) -> Behaviour:
+    def run(sock: socket.socket) -> None:
+        with contextlib.suppress(Exception):  # tlslite raises its own errors on every refused handshake
+            behaviour(sock)
+    return run
+
+
+@contextlib.contextmanager
+def gnutls_insecure_renegotiation_server(cert_file: Path, key_file: Path) -> Iterator[int]:
+    """gnutls-serv without RFC 5746 secure renegotiation (%DISABLE_SAFE_RENEGOTIATION): trips
+    TLS-VULNERABILITIES. gnutls-serv cannot bind one address; it listens on a free high port."""
+    binary = shutil.which("gnutls-serv")
+    if binary is None:
+        raise FileNotFoundError("gnutls-serv not installed (Debian package gnutls-bin, lab/packages/tls.txt)")
+    port = free_port("0.0.0.0")
+    process = subprocess.Popen(
+        [binary, "--x509certfile", str(cert_file), "--x509keyfile", str(key_file), "--port", str(port),
+         "--priority", "NORMAL:%DISABLE_SAFE_RENEGOTIATION", "--echo", "--quiet"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + IO_TIMEOUT_S
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+                break
+            time.sleep(0.1)
+        yield port
+    finally:
+        process.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=5)
+        if process.poll() is None:
+            process.kill()

@@ -17,15 +17,24 @@ SIGNED_ZONES=(hardened.test weak.test)
 
 kq() { kdig +time=2 +retry=1 "$@" 2>/dev/null; }
 
-# write_anchors: the KSKs (flags 257) Knot publishes for each signed lab zone, as a trust-anchor file.
-write_anchors() {
+# current_anchors: the KSKs (flags 257) Knot publishes now for each signed lab zone.
+current_anchors() {
     local z keys
-    : > "$ANCHORS.new"
     for z in "${SIGNED_ZONES[@]}"; do
         keys=$(kq @"$DNS_IP" "$z" DNSKEY +noall +answer | awk '$4 == "DNSKEY" && $5 == 257')
         [ -n "$keys" ] || die "no KSK for $z from Knot on $DNS_IP (is 20-knot.sh up?)"
-        echo "$keys" >> "$ANCHORS.new"
+        echo "$keys"
     done
+}
+
+# anchors_match: the running Unbound trusts the keys Knot signs with (they change if lab/run/knot/keys is deleted).
+anchors_match() {
+    [ -s "$ANCHORS" ] && diff -q <(current_anchors | awk '{$2 = ""; print}' | sort) \
+        <(awk '{$2 = ""; print}' "$ANCHORS" | sort) >/dev/null
+}
+
+write_anchors() {
+    current_anchors > "$ANCHORS.new"
     mv "$ANCHORS.new" "$ANCHORS"
 }
 
@@ -53,8 +62,8 @@ server:
     # The lab lives under .test and 127.in-addr.arpa, which Unbound answers locally by default.
     local-zone: "test." nodefault
     local-zone: "127.in-addr.arpa." nodefault
-    # Short caches: the lab zones change when the lab restarts.
-    cache-max-ttl: 60
+    # Short caches: the lab zones change when the lab restarts (TLSA after a new certificate).
+    cache-max-ttl: 5
     cache-max-negative-ttl: 5
 
 remote-control:
@@ -76,8 +85,12 @@ verify() {
 
 up() {
     if pid_alive "$PIDFILE"; then
-        log "already running (pid $(cat "$PIDFILE")) on $RESOLVER_IP:53"
-        return 0
+        if anchors_match; then
+            log "already running (pid $(cat "$PIDFILE")) on $RESOLVER_IP:53"
+            return 0
+        fi
+        log "Knot's DNSSEC keys changed: restarting with the new trust anchors"
+        down
     fi
     ip addr show dev lo | grep -q "inet $RESOLVER_IP/" || ip addr add "$RESOLVER_IP/32" dev lo
     mkdir -p "$DIR"

@@ -8,7 +8,7 @@
 # (etc = config_directory, spool = queue_directory, data, postfix.log). Local mail goes to the
 # maildirs in lab/run/mail that Dovecot (40-dovecot.sh) serves; SASL comes from Dovecot through
 # spool/private/auth, which this script creates (40-dovecot.sh runs after it).
-# Usage: 30-postfix.sh up | down | status
+# Usage: 30-postfix.sh up | down | status [hardened|weak]
 set -euo pipefail
 COMPONENT=${COMPONENT:-30-postfix}
 source "$(dirname "$0")/../lib.sh"
@@ -108,7 +108,8 @@ up_one() {
         log "postfix $server already running (pid $(master_pid "$server")) on ${IP[$server]}"
         return 0
     fi
-    ip addr show dev lo | grep -q "inet ${IP[$server]}/" || ip addr add "${IP[$server]}/32" dev lo
+    # (Not `ip ... | grep -q`: with pipefail, grep's early exit can make ip fail with SIGPIPE.)
+    [[ $(ip -o addr show dev lo) == *"inet ${IP[$server]}/"* ]] || ip addr add "${IP[$server]}/32" dev lo
     [ -s "$CERTS/mail.$server.test.crt" ] || die "no certificate $CERTS/mail.$server.test.crt (run 10-certs.sh up first)"
     configure "$server"
     local logfile="$dir/postfix.log" before=0
@@ -156,6 +157,8 @@ status_one() {
     log "postfix $server running (pid $(master_pid "$server")) on ${IP[$server]}: ${PORTS[$server]// /,}"
 }
 
+# An optional second argument (hardened or weak) limits the command to that instance.
+[ -n "${2:-}" ] && { [ -n "${IP[$2]:-}" ] || die "no lab server '$2'"; SERVERS=("$2"); }
 rc=0
 case "${1:-}" in
     up) for s in "${SERVERS[@]}"; do up_one "$s"; done ;;

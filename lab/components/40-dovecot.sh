@@ -8,7 +8,7 @@
 # Config: lab/dovecot/common.conf + lab/dovecot/<server>.conf -> lab/run/dovecot/<server>/dovecot.conf.
 # Users: lab/dovecot/users.list in each domain, password MAILAUDIT_SMTP_PASSWORD from
 # lab/credentials.env, hashed with `doveadm pw -s SHA512-CRYPT` into lab/run/dovecot/<server>/users.
-# Usage: 40-dovecot.sh up | down | status
+# Usage: 40-dovecot.sh up | down | status [hardened|weak]
 set -euo pipefail
 COMPONENT=${COMPONENT:-40-dovecot}
 source "$(dirname "$0")/../lib.sh"
@@ -38,6 +38,9 @@ configure() {
     local server=$1 dir domain=$1.test pw
     dir=$(dir_of "$server")
     mkdir -p "$dir/base" "$dir/state" "$MAILDIR_BASE/$domain"
+    # common.conf turns the penalty listener off (mode 0), so Dovecot neither makes nor removes it;
+    # a socket left from an older run would make the auth process hang connecting to it.
+    rm -f "$dir/base/anvil-auth-penalty"
     chown "$MAIL_USER:$MAIL_USER" "$MAILDIR_BASE/$domain"
     cat "$SRC/common.conf" "$SRC/$server.conf" | sed -e "s|@DIR@|$dir|g" -e "s|@IP@|${IP[$server]}|g" \
         -e "s|@SERVER@|$server|g" -e "s|@DOMAIN@|$domain|g" -e "s|@CERTS@|$CERTS|g" \
@@ -114,7 +117,8 @@ up_one() {
     fi
     # Running without the SASL socket (Postfix's queue folder was re-made): start it again.
     running "$server" && down_one "$server"
-    ip addr show dev lo | grep -q "inet ${IP[$server]}/" || ip addr add "${IP[$server]}/32" dev lo
+    # (Not `ip ... | grep -q`: with pipefail, grep's early exit can make ip fail with SIGPIPE.)
+    [[ $(ip -o addr show dev lo) == *"inet ${IP[$server]}/"* ]] || ip addr add "${IP[$server]}/32" dev lo
     [ -s "$CERTS/mail.$server.test.crt" ] || die "no certificate $CERTS/mail.$server.test.crt (run 10-certs.sh up first)"
     configure "$server"
     dovecot -c "$dir/dovecot.conf" >"$dir/start.out" 2>&1 || { cat "$dir/start.out" >&2; fail "$server" "dovecot $server did not start"; }
@@ -130,13 +134,12 @@ up_one() {
     log "dovecot $server (pid $(cat "$(pidfile_of "$server")")) on ${IP[$server]}: ${PORTS// /,}, SASL for postfix $server (log $dir/dovecot.log)"
     # Postfix may have been started before the socket existed: now check the whole chain.
     if postfix -c "$RUN_DIR/postfix/$server/etc" status >/dev/null 2>&1; then
-        # A few tries: smtpd may still be throttled after connections that came without the socket.
-        for ((i = 0; i < 10; i++)); do
-            bash "$LAB_DIR/components/30-postfix.sh" status >/dev/null && break
+        # Retried for 20 s: smtpd may still be throttled after connections that came without the socket.
+        local deadline=$((SECONDS + 20))
+        until bash "$LAB_DIR/components/30-postfix.sh" status "$server" >/dev/null; do
+            ((SECONDS < deadline)) || die "postfix is running but does not greet on every port: see bash lab/components/30-postfix.sh status $server"
             sleep 1
         done
-        bash "$LAB_DIR/components/30-postfix.sh" status >/dev/null \
-            || die "postfix is running but does not greet on every port: see bash lab/components/30-postfix.sh status"
         postfix_auth_ok "$server" || die "postfix $server does not offer AUTH on ${IP[$server]}:587 after STARTTLS (log $RUN_DIR/postfix/$server/postfix.log)"
         log "postfix $server offers AUTH through dovecot $server"
     fi
@@ -162,6 +165,7 @@ status_one() {
     log "dovecot $server running (pid $(cat "$(pidfile_of "$server")")) on ${IP[$server]}: ${PORTS// /,}"
 }
 
+[ -n "${2:-}" ] && { [ -n "${IP[$2]:-}" ] || die "no lab server '$2'"; SERVERS=("$2"); }
 rc=0
 case "${1:-}" in
     up) for s in "${SERVERS[@]}"; do up_one "$s"; done ;;

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from mailaudit.probes.smtp import Reply
 from mailaudit.probes.smtp_checks import (
+    AUTH_NOT_BLOCKED,
     AuthAttempt,
     AuthMatchResult,
     Envelope,
@@ -303,12 +304,17 @@ def evaluate_bruteforce(result: RepeatResult) -> Evaluation:
     if accepted:
         return Evaluation.failed_(f"{result.channel}: a random wrong password for {user} was accepted "
                                   f"({accepted[0].text[:120]})", result.transcript, TRANSCRIPT)
-    failed = [r for r in result.replies if r.code == 535]
-    if result.cut is not None and len(failed) <= result.limit:
+    tried = [r for r in result.replies if r.code in AUTH_NOT_BLOCKED]
+    if result.cut is not None and len(tried) <= result.limit:
         return Evaluation.passed_(
-            f"{result.channel}: blocked after {len(failed)} failed AUTH attempts for {user} ({result.cut}); "
+            f"{result.channel}: blocked after {len(tried)} failed AUTH attempts for {user} ({result.cut}); "
             f"policy: at most {result.limit}", result.transcript, TRANSCRIPT)
+    if any(r.code != 535 for r in tried):
+        return Evaluation.inconclusive_(
+            f"{result.channel}: {len(tried)} wrong passwords for {user} were answered {_codes(result.replies)} "
+            "without a block; 454 means the server's authentication backend failed, so those attempts were "
+            "not decided", result.transcript, TRANSCRIPT)
     return Evaluation.failed_(
-        f"{result.channel}: {len(failed)} wrong passwords for {user} were each answered 535 "
+        f"{result.channel}: {len(tried)} wrong passwords for {user} were each answered 535 "
         f"({_codes(result.replies)}), never blocked — expected a block after at most {result.limit}",
         result.transcript, TRANSCRIPT)

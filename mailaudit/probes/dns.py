@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import dns.exception
 import dns.flags
 import dns.name
+import dns.nameserver
 import dns.rdatatype
 import dns.resolver
 import dns.reversename
@@ -139,6 +140,12 @@ class DnsClient:
     def evidence(self) -> str:
         """Every query asked so far, one per line."""
         return "\n".join(self.log)
+
+    def nameservers(self) -> list[dns.nameserver.Nameserver] | None:
+        """The resolver as a nameserver list, for library code that builds its own resolver
+        (checkdmarc does for SPF ``exp=``); None means the system's, as for our own queries."""
+        server = self.settings.server
+        return [dns.nameserver.Do53Nameserver(server.ip, server.port)] if server else None
 
 
 def _rdata_text(rdata: object) -> str:
@@ -327,7 +334,7 @@ def _checkdmarc_spf(client: DnsClient, domain: str, record: str) -> tuple[str | 
     cd_utils.DNS_CACHE.clear()  # its cache is keyed by name only, not by resolver
     try:
         parsed = cd_spf.parse_spf_record(
-            record, domain, resolver=client.resolver, ignore_too_many_lookups=True,
+            record, domain, resolver=client.resolver, nameservers=client.nameservers(), ignore_too_many_lookups=True,
             timeout=client.settings.timeout_s, retries=client.settings.retries)
     except cd_spf.SPFError as exc:
         return str(exc.args[0] if exc.args else exc), type(exc).__name__, []
@@ -350,6 +357,10 @@ def _spf_term(client: DnsClient, domain: str, token: str, chain: tuple[str, ...]
     if "%" in value:
         return SpfTerm(token, 1, detail="(macro: expanded only per message, not resolved)")
     target = (value.split("/")[0] or domain).rstrip(".").lower()
+    try:
+        dns.name.from_text(target)
+    except dns.exception.DNSException:
+        return SpfTerm(token, 1, detail=f"-> {target!r} is not a valid domain name (permerror)")
     if name in ("include", "redirect="):
         return _spf_include(client, token, target, chain)
     if name == "ptr":
@@ -525,7 +536,7 @@ def _check_dmarc_record(client: DnsClient, domain: str, record: str) -> DmarcRec
     error, policy, sp, warnings = None, None, None, []
     try:
         parsed = cd_dmarc.parse_dmarc_record(
-            record, domain, resolver=client.resolver,
+            record, domain, resolver=client.resolver, nameservers=client.nameservers(),
             timeout=client.settings.timeout_s, retries=client.settings.retries)
         policy, sp = parsed["tags"]["p"]["value"], parsed["tags"]["sp"]["value"]
         warnings = [str(w) for w in parsed.get("warnings", [])]
@@ -761,7 +772,10 @@ def fetch_starttls_chain(ip: str, port: int, server_name: str, timeout_s: float)
         if not smtp.has_extn("starttls"):
             raise ProtocolError(f"{where}: STARTTLS not offered; no certificate to match the TLSA records")
         smtp.starttls(context=context)
-        return PresentedChain(where, _peer_chain(smtp.sock))
+        chain = PresentedChain(where, _peer_chain(smtp.sock))
+        with suppress(smtplib.SMTPException, OSError):
+            smtp.quit()  # politely, over TLS; the chain is already in hand
+        return chain
     except TimeoutError:
         raise ProtocolTimeout(f"{where}: no SMTP/STARTTLS answer within {timeout_s:g} s") from None
     except ConnectionRefusedError:

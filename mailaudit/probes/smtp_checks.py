@@ -330,13 +330,18 @@ def probe_harvest(endpoint: Endpoint, port: int, domain: str, limit: int) -> Rep
         session.close()
 
 
+# Answers to a wrong password that are not a block: failed (535), or the server's own
+# authentication backend failed for now (454, RFC 4954 §6) — the attempt was not decided.
+AUTH_NOT_BLOCKED = (535, 454)
+
+
 def probe_bruteforce(endpoint: Endpoint, channel: Channel, user: str, limit: int) -> RepeatResult:
     """AUTH PLAIN as ``user`` with up to ``limit`` + 1 random wrong passwords in one session.
-    Anything but 535 (authentication failed) stops it: 4xx/421 and other refusals block."""
+    Anything but 535/454 stops it: 421, 450 (rate limit), other refusals and a disconnect block."""
     session = endpoint.open(channel.port, channel.mode)
     try:
         replies, cut = _repeat(session, limit + 1, lambda n: session.auth_plain(user, secrets.token_urlsafe(18)),
-                               lambda reply: reply.code != 535)
+                               lambda reply: reply.code not in AUTH_NOT_BLOCKED)
         return RepeatResult(channel.id, user, limit, replies, cut, str(session.transcript))
     finally:
         session.close()

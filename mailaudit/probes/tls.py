@@ -345,8 +345,9 @@ def _one_line(attempt) -> str:
     reason = attempt.error_reason.value if attempt.error_reason else "ERROR"
     if attempt.error_trace is None:
         return reason
-    last = "".join(attempt.error_trace.format_exception_only()).strip().splitlines()[-1]
-    return f"{reason}: {last.rsplit('.', 1)[-1] if last.startswith('sslyze.') else last}"
+    lines = "".join(attempt.error_trace.format_exception_only()).strip().splitlines()
+    kind, _, message = (lines[-1] if lines else "").partition(": ")
+    return f"{reason}: {kind.rsplit('.', 1)[-1]}: {message}".rstrip(": ")
 
 
 def _versions(attempts) -> tuple[VersionResult, ...]:

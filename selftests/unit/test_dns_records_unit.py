@@ -214,3 +214,17 @@ def test_tlsrpt_verdicts():
     assert evaluate_tlsrpt("example.test", answer("v=TLSRPTv1; rua=mailto:t@example.test")).passed
     assert "found none" in evaluate_tlsrpt("example.test", answer()).message
     assert not evaluate_tlsrpt("example.test", answer("v=TLSRPTv1;")).passed
+
+
+def test_probe_mx_reads_null_mx_and_aliases():
+    """The MX probe turns ``0 .`` into a null MX and notes a host that is a CNAME."""
+    from mailaudit.probes.dns import probe_mx
+    from selftests.unit.dns_fakes import FakeClient
+
+    null = probe_mx(FakeClient({("example.test", "MX"): ("0 .",)}), "example.test")
+    assert null.null_mx
+    client = FakeClient({("example.test", "MX"): ("10 alias.example.test.",),
+                         ("alias.example.test", "CNAME"): ("real.example.test.",),
+                         ("alias.example.test", "A"): ("192.0.2.25",)})
+    probe = probe_mx(client, "example.test")
+    assert probe.hosts[0].cname == "real.example.test" and probe.hosts[0].addresses == ("192.0.2.25",)

@@ -74,6 +74,12 @@ def test_include_loop_and_missing_include_are_marked():
     assert check.voids == 1
 
 
+def test_malformed_domain_is_a_record_problem_not_a_dns_error():
+    """A term naming an impossible domain is marked in the tree; nothing is asked."""
+    check = _check("v=spf1 include:bad..example.test -all", FakeClient({}))
+    assert "not a valid domain name" in check.tree.render() and check.lookups == 1
+
+
 def test_macros_count_but_are_not_resolved():
     """A macro term costs one lookup and asks nothing."""
     client = FakeClient({})

@@ -173,5 +173,7 @@ def test_bruteforce():
     assert evaluate_bruteforce(_repeat((failed, failed, Reply(450, ("4.7.1 too many AUTH",))), "blocked")).passed
     evaluation = evaluate_bruteforce(_repeat((failed,) * 4, None))
     assert evaluation.outcome is Outcome.FAILED and "535" in evaluation.message
+    backend = Reply(454, ("4.7.0 Temporary authentication failure",))
+    assert evaluate_bruteforce(_repeat((failed, backend, failed, backend), None)).outcome is Outcome.INCONCLUSIVE
     accepted = evaluate_bruteforce(_repeat((failed, Reply(235, ("2.7.0 ok",))), "stopped"))
     assert accepted.outcome is Outcome.FAILED and "accepted" in accepted.message
