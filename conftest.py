@@ -8,4 +8,6 @@ pytest_plugins = [
     "mailaudit.plugin",
     "fixtures.smtp",
     "fixtures.dns",
+    "fixtures.tls",
+    "fixtures.api",
 ]

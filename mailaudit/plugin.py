@@ -21,6 +21,7 @@ from mailaudit import __version__
 from mailaudit.catalog import load_catalog
 from mailaudit.config import AuditConfig, Options, Target, build_config
 from mailaudit.errors import ConfigError, ProbeError
+from mailaudit.fieldmap import load_fieldmap
 from mailaudit.redact import redact
 from mailaudit.verdict import Evaluation, Outcome
 
@@ -56,6 +57,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     add("--outbound-ip", action="append", default=[], metavar="IP",
         help="IP the server sends from, if not its own (repeatable)")
     add("--tls-ports", metavar="LIST", help="comma list of ports for the TLS checks (default: the policy's)")
+    add("--api-fieldmap", metavar="FILE",
+        help="SmarterMail API field map (default: mailaudit/fieldmap.yaml); edit a copy to fix "
+             "assumed endpoints/fields for your build")
 
 
 def _options(config: pytest.Config) -> Options:
@@ -88,6 +92,8 @@ def pytest_configure(config: pytest.Config) -> None:
     try:
         audit = build_config(options)
         load_catalog()
+        if config.getoption("api_fieldmap"):
+            load_fieldmap(config.getoption("api_fieldmap"))
     except ConfigError as exc:
         raise pytest.UsageError(f"mailaudit: {exc}") from None
     config.stash[CONFIG_KEY] = audit

@@ -30,6 +30,12 @@ def _api_unusable(api: Evaluation, readings: list[Reading | None]) -> Evaluation
     return None
 
 
+def _some(items: tuple[str, ...], shown: int = 4) -> str:
+    """The first few items, and how many more (the evidence lists them all)."""
+    more = f" and {len(items) - shown} more" if len(items) > shown else ""
+    return ", ".join(items[:shown]) + more
+
+
 def _proof(api: Evaluation, observed: str) -> str:
     return f"{api.evidence}\n\nexternal observation: {observed}".strip()
 
@@ -61,12 +67,12 @@ def relay_crosscheck(api: Evaluation, setting: Reading, relayed_variants: tuple[
     if setting.value in ("nobody", "local_users"):
         if relayed:
             return Evaluation.failed_(f"ineffective setting: Allow Relay is {label}, yet the server relayed "
-                                      f"for an unauthenticated outsider ({', '.join(relayed)})", proof)
+                                      f"for an unauthenticated outsider ({_some(relayed)})", proof)
         return Evaluation.passed_(f"Allow Relay is {label} and the server refused every relay variant", proof)
     if setting.value == "local_domains":
         if relayed:
             return Evaluation.inconclusive_(f"Allow Relay is {label}, which lets senders claiming a local domain "
-                                            f"relay; the server relayed {', '.join(relayed)}", proof)
+                                            f"relay; the server relayed {_some(relayed)}", proof)
         return Evaluation.passed_(f"Allow Relay is {label} and the server refused every relay variant", proof)
     if relayed:
         return Evaluation.passed_(f"Allow Relay is {label} and the server relays, as the setting says "

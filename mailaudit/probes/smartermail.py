@@ -190,11 +190,18 @@ class SmarterMailClient:
         except ValueError:
             return _Answer(response.status_code, None, False)
 
-    def _get(self, data: Any, name: str, default: Any = None) -> Any:
+    @property
+    def label(self) -> str:
+        """host:port of the API, for messages."""
+        return self._label
+
+    def value_of(self, data: Any, name: str, default: Any = None) -> Any:
+        """A field of an answer by its client-side name (JSON name from the field map's auth.fields)."""
         return data.get(self.names[name], default) if isinstance(data, dict) else default
 
-    def _message(self, data: Any) -> str:
-        return str(self._get(data, "message") or "")
+    def message_of(self, data: Any) -> str:
+        """The envelope's ``message`` (a code such as USERNAME_OR_PASSWORD_INCORRECT), or ''."""
+        return str(self.value_of(data, "message") or "")
 
     # -- authentication ------------------------------------------------------------------------
 
@@ -206,30 +213,30 @@ class SmarterMailClient:
         answer = self._send(call.method, call.path, body)
         data = answer.data if answer.is_json else {}
         who = f"{self._label}: API login as {self.settings.user!r}"
-        if answer.status >= 400 or self._get(data, "success") is False:
-            raise ApiError(f"{who} refused: {_login_reason(answer.status, self._message(data))}")
+        if answer.status >= 400 or self.value_of(data, "success") is False:
+            raise ApiError(f"{who} refused: {_login_reason(answer.status, self.message_of(data))}")
         if not answer.is_json:
             raise ApiError(f"{who}: HTTP {answer.status} with a body that is not JSON")
-        message = self._message(data)
+        message = self.message_of(data)
         if message.startswith(self.map.auth.two_factor_prefix):
             raise ApiError(f"{who}: the account requires two-factor authentication; "
                            "use an audit account without 2FA")
-        if self._get(data, "change_password_needed") or self._get(data, "password_expired"):
+        if self.value_of(data, "change_password_needed") or self.value_of(data, "password_expired"):
             raise ApiError(f"{who}: the account must change its password first "
                            "(sign in once in the web interface)")
         self._tokens = self._tokens_from(data, "access_token", "refresh_token", "access_expiration", who)
-        if self._get(data, "is_admin") is not True:
-            role = "a domain administrator" if self._get(data, "is_domain_admin") else "not an administrator"
+        if self.value_of(data, "is_admin") is not True:
+            role = "a domain administrator" if self.value_of(data, "is_domain_admin") else "not an administrator"
             self.logout()
             raise ApiError(f"{who}: the account is {role}; the audit reads /settings/sysadmin/* "
                            "and needs a system administrator (sysadmin endpoints answer 403)")
 
     def _tokens_from(self, data: Any, access: str, refresh: str, expiry: str, who: str) -> _Tokens:
-        token = self._get(data, access)
+        token = self.value_of(data, access)
         if not isinstance(token, str) or not token:
             raise ApiError(f"{who}: the answer has no {self.names[access]}")
-        return _Tokens(token, str(self._get(data, refresh) or ""),
-                       _expiry(self._get(data, expiry), self._clock()))
+        return _Tokens(token, str(self.value_of(data, refresh) or ""),
+                       _expiry(self.value_of(data, expiry), self._clock()))
 
     def _refresh(self, tokens: _Tokens) -> bool:
         """Rotate a token set in place; False when the server refuses (log in again then)."""
@@ -238,7 +245,7 @@ class SmarterMailClient:
         call = self.map.auth.refresh
         answer = self._send(call.method, call.path, {self.names["refresh_body_token"]: tokens.refresh,
                                                      self.names["client_id"]: self.client_id})
-        if answer.status >= 400 or not answer.is_json or self._get(answer.data, "success") is False:
+        if answer.status >= 400 or not answer.is_json or self.value_of(answer.data, "success") is False:
             log.debug("%s: refresh refused (HTTP %s)", self._label, answer.status)
             return False
         fresh = self._tokens_from(answer.data, "access_token", "refresh_token", "access_expiration",
@@ -307,8 +314,8 @@ class SmarterMailClient:
                             call.source, {})
         answer = self.call(endpoint, domain)
         who = f"{self._label}: {call.method} {call.path_for(domain)}"
-        if answer.status >= 400 or not answer.is_json or self._get(answer.data, "success") is False:
-            raise ApiError(f"{who}: HTTP {answer.status} {self._message(answer.data)}".rstrip())
+        if answer.status >= 400 or not answer.is_json or self.value_of(answer.data, "success") is False:
+            raise ApiError(f"{who}: HTTP {answer.status} {self.message_of(answer.data)}".rstrip())
         return self._tokens_from(answer.data, "impersonate_access_token", "impersonate_refresh_token",
                                  "impersonate_expiration", who)
 
@@ -345,7 +352,7 @@ def take_snapshot(settings: ApiSettings, fieldmap: FieldMap, server: str,
             for endpoint in by_scope["sysadmin_domain"]:
                 results[(endpoint.key, domain)] = fetch(client, endpoint, domain)
             results.update(_domain_scope(client, by_scope["domain"], domain))
-    return ApiSnapshot(server=server, base_url=client._label, fieldmap=fieldmap, results=results,
+    return ApiSnapshot(server=server, base_url=client.label, fieldmap=fieldmap, results=results,
                        domains=domains, user=settings.user, tls_verified=settings.verify is not False)
 
 
@@ -375,11 +382,11 @@ def _domains(client: SmarterMailClient, fieldmap: FieldMap,
     result = fetch(client, endpoint)
     results[(endpoint.key, None)] = result
     if result.state is ReadState.ERROR and "HTTP 403" in result.detail:
-        raise ApiError(f"{client._label}: {result.request} answered 403: the account is not allowed "
+        raise ApiError(f"{client.label}: {result.request} answered 403: the account is not allowed "
                        "to read system-admin settings (a domain-admin token?)")
     if result.state is not ReadState.OK:
         return ()
-    snapshot = ApiSnapshot("", client._label, fieldmap, results, (), "")
+    snapshot = ApiSnapshot("", client.label, fieldmap, results, (), "")
     reading = snapshot.read("domain_names")
     if not reading.ok:
         return ()
@@ -424,9 +431,9 @@ def fetch(client: SmarterMailClient, endpoint: Endpoint, domain: str | None = No
 
 def _result(client: SmarterMailClient, request: str, answer: _Answer) -> EndpointResult:
     data, status = answer.data, answer.status
-    code = client._get(data, "result_code")
-    message = client._message(data)
-    if status == 404 or (status == 200 and code == 404 and client._get(data, "success") is False):
+    code = client.value_of(data, "result_code")
+    message = client.message_of(data)
+    if status == 404 or (status == 200 and code == 404 and client.value_of(data, "success") is False):
         return EndpointResult(request, ReadState.MISSING, detail="HTTP 404")
     if status == 403:
         return EndpointResult(request, ReadState.ERROR, detail=f"HTTP 403 {message}".rstrip()
@@ -436,7 +443,7 @@ def _result(client: SmarterMailClient, request: str, answer: _Answer) -> Endpoin
     if not answer.is_json:
         return EndpointResult(request, ReadState.ERROR,
                               detail=f"HTTP {status} with a body that is not JSON (malformed reply)")
-    if client._get(data, "success") is False:
+    if client.value_of(data, "success") is False:
         return EndpointResult(request, ReadState.ERROR,
                               detail=f"HTTP {status} but success:false ({message or 'no message'})")
     return EndpointResult(request, ReadState.OK, body=data)
@@ -444,7 +451,7 @@ def _result(client: SmarterMailClient, request: str, answer: _Answer) -> Endpoin
 
 def _tail(exc: ApiError, client: SmarterMailClient) -> str:
     text = str(exc)
-    prefix = f"{client._label}: "
+    prefix = f"{client.label}: "
     text = text[len(prefix):] if text.startswith(prefix) else text
     return text.split(": ", 1)[1] if ": " in text else text
 
