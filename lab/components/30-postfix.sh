@@ -49,7 +49,7 @@ configure() {
     render "$server" "$SRC/common.cf" "$SRC/$server/main.cf" > "$etc/main.cf"
     render "$server" "$SRC/$server/master.cf" "$SRC/services.cf" > "$etc/master.cf"
     for f in aliases vrfy-filter; do
-        [ -f "$SRC/$server/$f" ] && render "$server" "$SRC/$server/$f" > "$etc/$f"
+        if [ -f "$SRC/$server/$f" ]; then render "$server" "$SRC/$server/$f" > "$etc/$f"; fi
     done
     # mailboxes: user@domain -> maildir below virtual_mailbox_base (trailing / = maildir).
     # senders (hardened only): each user owns their own address, then the template's lines.
@@ -117,7 +117,7 @@ up_one() {
     postfix -c "$dir/etc" check >"$dir/start.out" 2>&1 || { cat "$dir/start.out" >&2; fail "$server" "postfix $server: configuration check failed"; }
     postfix -c "$dir/etc" start >>"$dir/start.out" 2>&1 || { cat "$dir/start.out" >&2; fail "$server" "postfix $server did not start"; }
     # smtpd needs Dovecot's SASL socket and exits at once without it, after which the master stops
-    # starting smtpd for a minute ("bad command startup -- throttling"). On a first start
+    # starting smtpd for a while ("bad command startup -- throttling"). On a first start
     # 40-dovecot.sh has not made the socket yet: then only check that the master listens, without
     # connecting (a connection would start an smtpd); 40-dovecot.sh checks the greeting and AUTH
     # on every port once it is up. With the socket there, every port must greet with 220.
@@ -164,6 +164,6 @@ case "${1:-}" in
     up) for s in "${SERVERS[@]}"; do up_one "$s"; done ;;
     down) for s in "${SERVERS[@]}"; do down_one "$s"; done ;;
     status) for s in "${SERVERS[@]}"; do status_one "$s" || rc=1; done ;;
-    *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
+    *) echo "usage: $0 up|down|status [hardened|weak]" >&2; exit 2 ;;
 esac
 exit $rc

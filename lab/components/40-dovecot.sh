@@ -23,7 +23,6 @@ declare -A IP=([hardened]=$HARDENED_IP [weak]=$WEAK_IP)
 PORTS="143 993 110 995"
 
 dir_of() { echo "$RUN_DIR/dovecot/$1"; }
-conf_of() { echo "$(dir_of "$1")/dovecot.conf"; }
 pidfile_of() { echo "$(dir_of "$1")/base/master.pid"; }
 socket_of() { echo "$RUN_DIR/postfix/$1/spool/private/auth"; }
 
@@ -148,9 +147,9 @@ up_one() {
 down_one() {
     local server=$1 pidfile
     pidfile=$(pidfile_of "$server")
-    running "$server" || { rm -f "$pidfile"; return 0; }
-    stop_pidfile "$pidfile"
     # Dovecot leaves its listener in Postfix's folder; a stale socket would look like a live one.
+    running "$server" || { rm -f "$pidfile" "$(socket_of "$server")"; return 0; }
+    stop_pidfile "$pidfile"
     rm -f "$(socket_of "$server")"
     log "dovecot $server stopped"
 }
@@ -165,12 +164,13 @@ status_one() {
     log "dovecot $server running (pid $(cat "$(pidfile_of "$server")")) on ${IP[$server]}: ${PORTS// /,}"
 }
 
+# An optional second argument (hardened or weak) limits the command to that instance.
 [ -n "${2:-}" ] && { [ -n "${IP[$2]:-}" ] || die "no lab server '$2'"; SERVERS=("$2"); }
 rc=0
 case "${1:-}" in
     up) for s in "${SERVERS[@]}"; do up_one "$s"; done ;;
     down) for s in "${SERVERS[@]}"; do down_one "$s"; done ;;
     status) for s in "${SERVERS[@]}"; do status_one "$s" || rc=1; done ;;
-    *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
+    *) echo "usage: $0 up|down|status [hardened|weak]" >&2; exit 2 ;;
 esac
 exit $rc

@@ -167,6 +167,7 @@ class CatchallObservation:
     decided: bool
     recipient: str
     reply: str
+    transcript: str = ""
 
 
 def evaluate_catchall(check: EnvelopeCheck) -> Evaluation:
@@ -184,7 +185,7 @@ def observe_catchall(check: EnvelopeCheck) -> CatchallObservation:
     """The catch-all verdict as plain data: accepted, and whether the answer decided it."""
     envelope = check.envelopes[0]
     return CatchallObservation(envelope.accepted, envelope.accepted or envelope.refused,
-                               envelope.rcpt_to, envelope.deciding.text)
+                               envelope.rcpt_to, envelope.deciding.text, check.transcript)
 
 
 def _control_problem(control: Envelope, transcript: str) -> Evaluation | None:

@@ -7,7 +7,9 @@ from __future__ import annotations
 import base64
 import html
 import json
+import os
 import re
+import secrets
 import socketserver
 import subprocess
 import threading
@@ -20,7 +22,7 @@ import pytest
 
 from selftests.e2e.lab import REPO, AuditRun, lab_audit, run_suite
 
-HARDENED, WEAK = "mail.hardened.test", "mail.weak.test"
+WEAK = "mail.weak.test"
 CREDENTIALS = REPO / "lab" / "credentials.env"
 MESSAGES = REPO / "lab" / "messages"
 
@@ -29,13 +31,13 @@ WEAK_EVIDENCE: dict[str, tuple[str, ...]] = {
     "SMTP-CATCHALL": ("RCPT TO:<mailaudit-catchall-", "250", "catch-all"),
     "SMTP-VRFY-EXPN": ("VRFY", "@weak.test", "250", "confirms the user"),
     "SMTP-LOCAL-SPOOF": ("MAIL FROM:<postmaster@weak.test>", "RCPT TO:<postmaster@weak.test>", "250"),
-    "SMTP-AUTH-TLS-ONLY": ("before STARTTLS",),
+    "SMTP-AUTH-TLS-ONLY": ("EHLO before STARTTLS", "offers AUTH", "AUTH PLAIN with a bogus credential", "535"),
     "SMTP-SUBMISSION-AUTH": ("without AUTH", "RCPT TO:<postmaster@weak.test>", "250"),
     "SMTP-AUTH-MATCH": ("logged in as alice@weak.test", "MAIL FROM another", "250"),
     "SMTP-HARVEST-DEFENSE": ("unknown recipients answered in one session", "without 421 or disconnect"),
     "SMTP-BRUTEFORCE-DEFENSE": ("wrong passwords for alice@weak.test", "535", "never blocked"),
     "SMTP-BANNER-HOSTNAME": ("mail.weak.test", "dsl-20.pool.weak.test"),
-    "SMTP-BANNER-DISCLOSURE": ("Postfix",),
+    "SMTP-BANNER-DISCLOSURE": ("the greeting", "product 'Postfix'", "version '"),
 }
 SMTP_IDS = tuple(WEAK_EVIDENCE)
 
@@ -105,6 +107,39 @@ def test_relay_accepted_by_weak_fails_naming_each_variant(weak_run: AuditRun):
         assert f"relay variant {vid} " in record["message"] and "RCPT accepted" in record["message"], record
 
 
+# -- test credentials: missing is a skip, wrong is one clear error ------------------------------------------
+
+def _auth_match_run(password: str | None) -> AuditRun:
+    """SMTP-AUTH-MATCH alone against the weak server (no AUTH rate limit there) with the given password."""
+    env = {k: v for k, v in os.environ.items() if k != "MAILAUDIT_SMTP_PASSWORD"}
+    if password is not None:
+        env["MAILAUDIT_SMTP_PASSWORD"] = password
+    return run_suite(["--server", WEAK, "--dns-server", "127.0.0.53", "--smtp-user", "alice@weak.test",
+                      "tests_smtp/test_auth_match.py"], env=env, timeout=120)
+
+
+@pytest.mark.lab
+def test_auth_match_without_password_is_skipped_with_the_reason():
+    """Without MAILAUDIT_SMTP_PASSWORD the requirement is skipped, and the reason names what is missing."""
+    [record] = _auth_match_run(None).verdicts("SMTP-AUTH-MATCH")
+    assert record["outcome"] == "skipped" and "MAILAUDIT_SMTP_PASSWORD not given" in record["message"]
+
+
+@pytest.mark.lab
+def test_auth_match_with_wrong_password_is_one_clear_error():
+    """A wrong test password is one error naming the login and the options to check, and never shows up."""
+    wrong = "wrong-" + secrets.token_urlsafe(12)
+    run = _auth_match_run(wrong)
+    [record] = run.verdicts("SMTP-AUTH-MATCH")
+    assert record["outcome"] == "error", record
+    assert "AUTH as alice@weak.test refused (535" in record["message"], record
+    assert "check --smtp-user and MAILAUDIT_SMTP_PASSWORD" in record["message"] and "\n" not in record["message"]
+    assert "Traceback" not in run.stdout + run.stderr
+    for path in _report_files(run):
+        text = path.read_text(encoding="utf-8")
+        assert wrong not in text and all(wrong not in t for t in _embedded_texts(text))
+
+
 # -- misbehaving servers: one clear error within the timeout -------------------------------------------
 
 class _Silent(socketserver.BaseRequestHandler):
@@ -151,7 +186,6 @@ def _short_policy(tmp_path: Path, port: int) -> Path:
     return policy
 
 
-@pytest.mark.lab
 @pytest.mark.parametrize(("handler", "ip", "expected"), [
     (_Silent, "127.0.0.81", "no greeting within 2 s"),
     (_Hangup, "127.0.0.82", "server closed the connection before greeting"),
