@@ -48,7 +48,7 @@ class Timed:
 
 def run_suite(ports: list[int], out: Path) -> Timed:
     """Both lab servers in one pytest run: one sslyze Scanner for every (server, port)."""
-    command = [str(REPO / ".venv/bin/python"), "-m", "pytest", "-p", "fixtures.tls", "tests_tls",
+    command = [str(REPO / ".venv/bin/python"), "-m", "pytest", "tests_tls",
                *[arg for host in SERVERS for arg in ("--server", host)],
                "--dns-server", "127.0.0.53", "--ca-file", str(REPO / "lab/run/ca.pem"),
                "--tls-ports", ",".join(map(str, ports)), "-q", "-p", "no:cacheprovider",

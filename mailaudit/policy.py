@@ -105,6 +105,7 @@ class TlsPolicy:
     connections_per_port: int
     concurrent_ports: int
     scan_deadline_s: int
+    command_retries: int
 
     def __post_init__(self) -> None:
         unknown = set(self.forbidden_suite_classes) - set(TLS_SUITE_CLASSES)

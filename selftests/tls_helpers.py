@@ -15,6 +15,7 @@ import ssl
 import subprocess
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from ipaddress import ip_address
@@ -264,7 +265,9 @@ def tlslite_ssl3_server(cert_file: Path, key_file: Path, ip: str) -> Iterator[in
     """SSL 3.0 up to TLS 1.2, no TLS 1.3 (tlslite-ng, pure Python): trips TLS-NO-SSL and TLS-MODERN.
 
     Debian 12's OpenSSL has no SSL 3.0 at all, so no lab Postfix or Dovecot can offer it."""
-    from tlslite.api import X509, HandshakeSettings, TLSConnection, X509CertChain, parsePEMKey
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # tlslite-ng imports asyncore
+        from tlslite.api import X509, HandshakeSettings, TLSConnection, X509CertChain, parsePEMKey
 
     chain = X509CertChain([X509().parse(cert_file.read_text())])
     key = parsePEMKey(key_file.read_text(), private=True)

@@ -418,6 +418,8 @@ def describe(scan: TlsScan) -> str:
         lines.append(_describe_vulns(scan))
     for command, error in scan.errors:
         lines.append(f"scan command error: {command}: {error}")
+    if scan.retried:
+        lines.append(f"run a second time after a failure: {', '.join(scan.retried)}")
     if scan.transcript:
         lines.append("pre-flight dialogue:")
         lines.extend(f"  {line}" for line in scan.transcript.splitlines())

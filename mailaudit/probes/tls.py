@@ -103,6 +103,7 @@ class ScanSettings:
     connections_per_port: int = 5
     concurrent_ports: int = 10
     deadline_s: int = 600
+    command_retries: int = 1  # scan commands that failed (connection lost, timeout) are run again this often
     ca_file: Path | None = None  # None: the system's trust store
 
 
@@ -191,6 +192,7 @@ class TlsScan:
     certificates: tuple[CertificateSummary, ...] = ()
     vulnerabilities: VulnerabilityResults = VulnerabilityResults()
     errors: tuple[tuple[str, str], ...] = ()  # (scan command, one plain line)
+    retried: tuple[str, ...] = ()  # scan commands that failed once and were run again
     sslyze_json: str = ""
 
     def version(self, name: str) -> VersionResult | None:
@@ -220,18 +222,53 @@ def endpoints_for(servers: Iterable[tuple[str, str]], ports: Iterable[tuple[int,
 # --- the scan --------------------------------------------------------------------------------------
 
 def scan_endpoints(endpoints: Iterable[TlsEndpoint], settings: ScanSettings) -> dict[TlsEndpoint, TlsScan]:
-    """Pre-flight every endpoint, then scan every one that speaks TLS in one sslyze Scanner."""
+    """Pre-flight every endpoint, then scan every one that speaks TLS in one sslyze Scanner; scan
+    commands that failed on a lost connection or a timeout get another run (``command_retries``)."""
     endpoints = tuple(dict.fromkeys(endpoints))
     if not endpoints:
         return {}
     started = time.monotonic()
     checks = _preflight_all(endpoints, settings)
-    to_scan = [e for e in endpoints if checks[e].state in (PortState.OPEN, PortState.HANDSHAKE_FAILED)]
-    raw, conn_errors, finished = _run_sslyze(to_scan, settings) if to_scan else ({}, {}, True)
+    jobs = {e: SCAN_COMMANDS for e in endpoints if checks[e].state in (PortState.OPEN, PortState.HANDSHAKE_FAILED)}
+    raw, conn_errors, finished = _run_sslyze(jobs, settings, settings.deadline_s)
+    retried: dict[TlsEndpoint, frozenset[ScanCommand]] = {}
+    for _ in range(settings.command_retries):
+        again = {e: failed for e in jobs if (failed := _failed_commands(raw.get(e), checks[e]))}
+        left = settings.deadline_s - (time.monotonic() - started)
+        if not again or not finished or left <= 0:
+            break
+        more, conn_errors_again, finished = _run_sslyze(again, settings, left)
+        for endpoint, result in more.items():
+            raw[endpoint] = _merge(raw.get(endpoint), result, again[endpoint])
+            retried[endpoint] = retried.get(endpoint, frozenset()) | again[endpoint]
+        conn_errors.update({e: m for e, m in conn_errors_again.items() if raw.get(e) is None
+                            or raw[e].scan_result is None})
     trust = TrustStoreLoader(settings.ca_file)
     elapsed = time.monotonic() - started
-    return {e: _summarise(e, checks[e], raw.get(e), conn_errors.get(e), finished, trust, elapsed, settings)
+    return {e: replace(_summarise(e, checks[e], raw.get(e), conn_errors.get(e), finished, trust, elapsed, settings),
+                       retried=tuple(sorted(c.value for c in retried.get(e, ()))))
             for e in endpoints}
+
+
+def _failed_commands(result: ServerScanResult | None, check: Preflight) -> frozenset[ScanCommand]:
+    """The commands worth another run: all of them if sslyze could not connect to a port the
+    pre-flight reached, else those that ended in an error."""
+    if result is None or result.scan_result is None:
+        return SCAN_COMMANDS if check.state is PortState.OPEN else frozenset()
+    return frozenset(c for c in SCAN_COMMANDS
+                     if getattr(result.scan_result, c.value).status is ScanCommandAttemptStatusEnum.ERROR)
+
+
+def _merge(first: ServerScanResult | None, retry: ServerScanResult, commands: frozenset[ScanCommand]
+           ) -> ServerScanResult:
+    """The first result with every command the retry completed replaced by the retry's attempt."""
+    if first is None or first.scan_result is None:
+        return retry
+    if retry.scan_result is None:
+        return first
+    fixed = {c.value: getattr(retry.scan_result, c.value) for c in commands
+             if getattr(retry.scan_result, c.value).status is ScanCommandAttemptStatusEnum.COMPLETED}
+    return replace(first, scan_result=replace(first.scan_result, **fixed))
 
 
 def _preflight_all(endpoints: tuple[TlsEndpoint, ...], settings: ScanSettings) -> dict[TlsEndpoint, Preflight]:
@@ -261,7 +298,7 @@ class _ErrorObserver(ScannerObserver):
         return None
 
 
-def _request(endpoint: TlsEndpoint, settings: ScanSettings) -> ServerScanRequest:
+def _request(endpoint: TlsEndpoint, settings: ScanSettings, commands: frozenset[ScanCommand]) -> ServerScanRequest:
     location = ServerNetworkLocation(hostname=endpoint.host, port=endpoint.port, ip_address=endpoint.ip)
     network = ServerNetworkConfiguration(
         tls_server_name_indication=endpoint.host,
@@ -270,16 +307,19 @@ def _request(endpoint: TlsEndpoint, settings: ScanSettings) -> ServerScanRequest
         network_timeout=settings.timeout_s,
         network_max_retries=settings.retries,
     )
+    with_ca = settings.ca_file is not None and ScanCommand.CERTIFICATE_INFO in commands
     extra = ScanCommandsExtraArguments(
-        certificate_info=CertificateInfoExtraArgument(custom_ca_file=settings.ca_file) if settings.ca_file else None)
+        certificate_info=CertificateInfoExtraArgument(custom_ca_file=settings.ca_file) if with_ca else None)
     return ServerScanRequest(server_location=location, network_configuration=network,
-                             scan_commands=set(SCAN_COMMANDS), scan_commands_extra_arguments=extra)
+                             scan_commands=set(commands), scan_commands_extra_arguments=extra)
 
 
-def _run_sslyze(endpoints: list[TlsEndpoint], settings: ScanSettings
+def _run_sslyze(jobs: dict[TlsEndpoint, frozenset[ScanCommand]], settings: ScanSettings, deadline_s: float
                 ) -> tuple[dict[TlsEndpoint, ServerScanResult], dict[TlsEndpoint, str], bool]:
     """All endpoints in one Scanner, results collected in a thread so the deadline holds."""
-    requests = [(_request(e, settings), e) for e in endpoints]
+    if not jobs:
+        return {}, {}, True
+    requests = [(_request(e, settings, commands), e) for e, commands in jobs.items()]
     by_uuid = {r.uuid: e for r, e in requests}
     observer = _ErrorObserver()
     scanner = Scanner(per_server_concurrent_connections_limit=settings.connections_per_port,
@@ -293,7 +333,7 @@ def _run_sslyze(endpoints: list[TlsEndpoint], settings: ScanSettings
 
     worker = threading.Thread(target=collect, name="tls-sslyze", daemon=True)
     worker.start()
-    worker.join(settings.deadline_s)
+    worker.join(deadline_s)
     conn_errors = {by_uuid[u]: exc.error_message for u, exc in observer.errors.items()}
     return dict(results), conn_errors, not worker.is_alive()
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from mailaudit.catalog import load_catalog
-from selftests.e2e.lab import REPO, AuditRun, lab_audit, run_suite
+from selftests.e2e.lab import REPO, AuditRun, run_suite
 from selftests.tls_helpers import (
     gnutls_insecure_renegotiation_server,
     listening,
@@ -28,7 +28,6 @@ from selftests.tls_helpers import (
 )
 
 TLS_IDS = sorted(i for i in load_catalog() if i.startswith("TLS-"))
-PLUGIN = ("-p", "fixtures.tls")  # harmless once conftest.py lists fixtures.tls
 BASE_PORTS = (25, 587, 465, 143, 993, 110, 995, 443)
 STARTTLS_PORTS = (25, 587, 143, 110)
 CERT_PORTS = (10465, 10466, 10467, 10468)
@@ -66,18 +65,12 @@ def _clean(run: AuditRun) -> None:
 
 # --- the hardened server: everything passes ---------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def hardened_tls() -> AuditRun:
-    """The TLS audit of the hardened lab server (every service port)."""
-    return lab_audit("hardened", (*PLUGIN, "tests_tls"))
-
-
 @pytest.mark.lab
 @pytest.mark.parametrize("requirement", TLS_IDS)
-def test_hardened_server_passes_every_tls_requirement(hardened_tls, requirement):
+def test_hardened_server_passes_every_tls_requirement(hardened_run, requirement):
     """On mail.hardened.test every port passes every TLS-* requirement (none skipped, failed or errored)."""
-    _clean(hardened_tls)
-    records = _records(hardened_tls, requirement)
+    _clean(hardened_run)
+    records = _records(hardened_run, requirement)
     ports = STARTTLS_PORTS if requirement == "TLS-STARTTLS-OFFERED" else BASE_PORTS
     expected = {f"{p}-{v}" for p in ports for v in ("TLSv1.0", "TLSv1.1")} if requirement == "TLS-NO-LEGACY-TLS" \
         else {str(p) for p in ports}
@@ -108,7 +101,7 @@ def weak_tls(tmp_path_factory) -> tuple[AuditRun, dict[str, int]]:
     with _staged_weak_listeners() as staged:
         policy = _policy(folder, (staged["no_starttls"],))
         ports = [*BASE_PORTS, *CERT_PORTS, *staged.values()]
-        run = run_suite([*PLUGIN, "--policy", str(policy), "--tls-ports", ",".join(map(str, ports)), "tests_tls"],
+        run = run_suite(["--policy", str(policy), "--tls-ports", ",".join(map(str, ports)), "tests_tls"],
                         via_lab_audit="weak")
     return run, staged
 
@@ -175,7 +168,7 @@ def bad_input_run(tmp_path_factory) -> tuple[AuditRun, dict[str, int]]:
             "silent": stack.enter_context(listening(silent, BAD_IP)),
         }
         policy = _policy(folder, (ports["refused"],), timeout_s=2)
-        run = run_suite([*PLUGIN, "--server", BAD_IP, "--domain", "badinput.test", "--policy", str(policy),
+        run = run_suite(["--server", BAD_IP, "--domain", "badinput.test", "--policy", str(policy),
                          "--tls-ports", ",".join(str(p) for p in ports.values()), "tests_tls"], timeout=300)
     return run, ports
 

@@ -195,3 +195,43 @@ def test_sslyze_scan_of_a_local_listener(pki):
     assert good.certificates and good.certificates[0].trust.trusted
     assert good.vulnerabilities.heartbleed is False and good.vulnerabilities.compression is False
     assert '"tls_1_3_cipher_suites"' in good.sslyze_json
+
+
+# --- a scan that fails once is run again, and says so ----------------------------------------------
+
+@pytest.mark.parametrize("retries", [1, 0])
+def test_failed_scan_is_retried_once(pki, monkeypatch, retries):
+    """A port that drops every connection during the first sslyze pass is scanned again (retried
+    commands named); with command_retries=0 the failure stays an error, never a pass."""
+    import mailaudit.probes.tls as probe
+
+    broken = {"now": False}
+
+    def flaky(sock):
+        if broken["now"]:
+            sock.close()
+            return
+        implicit_tls(server_context(pki))(sock)
+
+    real = probe._run_sslyze
+    calls = []
+
+    def first_pass_breaks(jobs, settings, deadline_s):
+        broken["now"] = not calls
+        calls.append(len(jobs))
+        try:
+            return real(jobs, settings, deadline_s)
+        finally:
+            broken["now"] = False
+
+    monkeypatch.setattr(probe, "_run_sslyze", first_pass_breaks)
+    with listening(flaky) as port:
+        endpoint = TlsEndpoint(HOST, LISTEN_IP, port, "tls")
+        scan = scan_endpoints([endpoint], ScanSettings(timeout_s=3, retries=1, deadline_s=120,
+                                                       command_retries=retries, ca_file=pki.ca_file))[endpoint]
+    assert scan.state is PortState.OPEN
+    if retries:
+        assert len(calls) == 2 and not scan.scan_error and not scan.errors, (scan.scan_error, scan.errors)
+        assert "certificate_info" in scan.retried and set(scan.accepted_versions) == {"TLSv1.2", "TLSv1.3"}
+    else:
+        assert len(calls) == 1 and scan.scan_error and not scan.versions
