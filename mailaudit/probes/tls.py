@@ -230,24 +230,49 @@ def scan_endpoints(endpoints: Iterable[TlsEndpoint], settings: ScanSettings) -> 
     started = time.monotonic()
     checks = _preflight_all(endpoints, settings)
     jobs = {e: SCAN_COMMANDS for e in endpoints if checks[e].state in (PortState.OPEN, PortState.HANDSHAKE_FAILED)}
-    raw, conn_errors, finished = _run_sslyze(jobs, settings, settings.deadline_s)
-    retried: dict[TlsEndpoint, frozenset[ScanCommand]] = {}
+    passes = _SslyzePasses(settings, started)
+    passes.run(jobs)
     for _ in range(settings.command_retries):
-        again = {e: failed for e in jobs if (failed := _failed_commands(raw.get(e), checks[e]))}
-        left = settings.deadline_s - (time.monotonic() - started)
-        if not again or not finished or left <= 0:
+        if not passes.retry({e: failed for e in jobs if (failed := _failed_commands(passes.raw.get(e), checks[e]))}):
             break
-        more, conn_errors_again, finished = _run_sslyze(again, settings, left)
-        for endpoint, result in more.items():
-            raw[endpoint] = _merge(raw.get(endpoint), result, again[endpoint])
-            retried[endpoint] = retried.get(endpoint, frozenset()) | again[endpoint]
-        conn_errors.update({e: m for e, m in conn_errors_again.items() if raw.get(e) is None
-                            or raw[e].scan_result is None})
     trust = TrustStoreLoader(settings.ca_file)
     elapsed = time.monotonic() - started
-    return {e: replace(_summarise(e, checks[e], raw.get(e), conn_errors.get(e), finished, trust, elapsed, settings),
-                       retried=tuple(sorted(c.value for c in retried.get(e, ()))))
+    return {e: replace(_summarise(e, checks[e], passes.raw.get(e), passes.conn_errors.get(e), passes.finished,
+                                  trust, elapsed, settings),
+                       retried=tuple(sorted(c.value for c in passes.retried.get(e, ()))))
             for e in endpoints}
+
+
+@dataclass
+class _SslyzePasses:
+    """The sslyze results of a scan session: the first pass, then retries of what failed."""
+
+    settings: ScanSettings
+    started: float
+    raw: dict[TlsEndpoint, ServerScanResult] = field(default_factory=dict)
+    conn_errors: dict[TlsEndpoint, str] = field(default_factory=dict)
+    retried: dict[TlsEndpoint, frozenset[ScanCommand]] = field(default_factory=dict)
+    finished: bool = True
+
+    def _left(self) -> float:
+        return self.settings.deadline_s - (time.monotonic() - self.started)
+
+    def run(self, jobs: dict[TlsEndpoint, frozenset[ScanCommand]]) -> None:
+        """The first pass: every endpoint, every command, one Scanner."""
+        self.raw, self.conn_errors, self.finished = _run_sslyze(jobs, self.settings, self._left())
+
+    def retry(self, again: dict[TlsEndpoint, frozenset[ScanCommand]]) -> bool:
+        """Run the failed commands again and merge what completed; False if there was nothing to do."""
+        if not again or not self.finished or self._left() <= 0:
+            return False
+        more, conn_errors, self.finished = _run_sslyze(again, self.settings, self._left())
+        for endpoint, result in more.items():
+            self.raw[endpoint] = _merge(self.raw.get(endpoint), result, again[endpoint])
+            self.retried[endpoint] = self.retried.get(endpoint, frozenset()) | again[endpoint]
+        for endpoint, message in conn_errors.items():
+            if self.raw.get(endpoint) is None or self.raw[endpoint].scan_result is None:
+                self.conn_errors[endpoint] = message
+        return True
 
 
 def _failed_commands(result: ServerScanResult | None, check: Preflight) -> frozenset[ScanCommand]:
