@@ -49,3 +49,13 @@ stop_pidfile() {
     kill -9 "$pid" 2>/dev/null || true
     rm -f "$file"
 }
+
+# stop_daemon FILE NAME: stop the process recorded in FILE if it runs (saying so), else drop a stale FILE.
+stop_daemon() {
+    if pid_alive "$1"; then
+        stop_pidfile "$1"
+        log "$2 stopped"
+    else
+        rm -f "$1"
+    fi
+}

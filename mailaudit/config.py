@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from mailaudit.errors import ConfigError, DnsError
 from mailaudit.policy import Policy, load_policy
-from mailaudit.resolver import DnsServer, make_resolver, parse_dns_server, resolve_addresses
+from mailaudit.resolver import DnsServer, is_ip, make_resolver, parse_dns_server, resolve_addresses
 from mailaudit.waivers import Waiver, load_waivers
 
 
@@ -133,7 +132,7 @@ def _pick(values: tuple[str, ...], index: int) -> str | None:
 
 def _domain_of(host: str) -> str:
     """The mail domain by default: the server name without its first label."""
-    if _is_ip(host):
+    if is_ip(host):
         raise ConfigError(f"--server {host}: an IP address needs --domain")
     labels = host.rstrip(".").split(".")
     if len(labels) < 3:
@@ -143,7 +142,7 @@ def _domain_of(host: str) -> str:
 
 def _address_of(host: str, resolver, dns_server: DnsServer | None) -> str:
     """The IP to probe: the literal, or the first A/AAAA answer (IPv4 first)."""
-    if _is_ip(host):
+    if is_ip(host):
         return host
     via = f" via {dns_server}" if dns_server else ""
     try:
@@ -153,14 +152,6 @@ def _address_of(host: str, resolver, dns_server: DnsServer | None) -> str:
     if not addresses:
         raise ConfigError(f"--server {host}: no A/AAAA record{via} (unresolvable server)")
     return addresses[0]
-
-
-def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _check_files(options: Options) -> None:
@@ -179,5 +170,5 @@ def _check_ports(spec: str | None) -> None:
 
 def _check_ips(ips: tuple[str, ...]) -> None:
     for ip in ips:
-        if not _is_ip(ip):
+        if not is_ip(ip):
             raise ConfigError(f"--outbound-ip {ip!r}: not an IP address")

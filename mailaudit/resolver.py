@@ -23,6 +23,15 @@ class DnsServer:
         return f"{host}:{self.port}"
 
 
+def is_ip(text: str) -> bool:
+    """True for an IPv4 or IPv6 address literal."""
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
 def parse_dns_server(spec: str) -> DnsServer:
     """Parse ``IP``, ``IP:PORT`` or ``[IPv6]:PORT``; anything else is a ConfigError."""
     text = spec.strip()

@@ -142,14 +142,7 @@ up() {
     log "knotd (pid $(cat "$PIDFILE")) on $DNS_IP:$DNS_PORT: ${SIGNED_ZONES[*]} (signed) ${PLAIN_ZONES[*]}"
 }
 
-down() {
-    if pid_alive "$PIDFILE"; then
-        stop_pidfile "$PIDFILE"
-        log "knotd stopped"
-    else
-        rm -f "$PIDFILE"
-    fi
-}
+down() { stop_daemon "$PIDFILE" knotd; }
 
 status() {
     if pid_alive "$PIDFILE" && verify; then

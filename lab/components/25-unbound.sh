@@ -110,14 +110,7 @@ up() {
     log "unbound (pid $(cat "$PIDFILE")) on $RESOLVER_IP:53, validating ${SIGNED_ZONES[*]} (anchors: $ANCHORS)"
 }
 
-down() {
-    if pid_alive "$PIDFILE"; then
-        stop_pidfile "$PIDFILE"
-        log "unbound stopped"
-    else
-        rm -f "$PIDFILE"
-    fi
-}
+down() { stop_daemon "$PIDFILE" unbound; }
 
 status() {
     if pid_alive "$PIDFILE" && verify; then

@@ -107,14 +107,7 @@ up() {
     log "nginx (pid $(cat "$PIDFILE")): mta-sts.hardened.test on $HARDENED_WEB_IP:443, mta-sts.weak.test on $WEAK_WEB_IP:443"
 }
 
-down() {
-    if pid_alive "$PIDFILE"; then
-        stop_pidfile "$PIDFILE"
-        log "nginx stopped"
-    else
-        rm -f "$PIDFILE"
-    fi
-}
+down() { stop_daemon "$PIDFILE" nginx; }
 
 status() {
     if pid_alive "$PIDFILE" && verify; then

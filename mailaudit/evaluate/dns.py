@@ -32,6 +32,7 @@ from mailaudit.probes.dns import (
     SpfRecordCheck,
     split_term,
 )
+from mailaudit.resolver import is_ip
 from mailaudit.verdict import Evaluation
 
 DMARC_RANK = {"none": 0, "quarantine": 1, "reject": 2}
@@ -84,7 +85,7 @@ def _mx_host_problems(host) -> list[str]:
         problems.append(f"{host.name} has no A/AAAA record (dangling MX)")
     if host.cname:
         problems.append(f"{host.name} is an alias of {host.cname} (RFC 2181 §10.3: an MX must not name a CNAME)")
-    if _is_ip(host.name):
+    if is_ip(host.name):
         problems.append(f"{host.name} is an address, not a host name (RFC 7505 §2)")
     return problems
 
@@ -94,14 +95,6 @@ def _mx_evidence(probe: MxProbe) -> str:
     lines += [f"  {h.preference} {h.name} -> {', '.join(h.addresses) or '(no address)'}"
               + (f" (CNAME {h.cname})" if h.cname else "") for h in probe.hosts]
     return "\n".join(lines)
-
-
-def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
 
 
 # --- SPF --------------------------------------------------------------------------------------
