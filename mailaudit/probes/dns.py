@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import http.client
 import ipaddress
-import smtplib
 import socket
 import ssl
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import dns.exception
@@ -26,10 +25,10 @@ import dns.rdatatype
 import dns.resolver
 import dns.reversename
 
-from mailaudit.errors import ConnectError, DnsError, ProtocolError, ProtocolTimeout, TlsError
+from mailaudit.errors import ConnectError, DnsError, ProtocolError
+from mailaudit.probes.relay import Channel, SessionSettings, open_session
 from mailaudit.resolver import DnsServer, make_resolver
 
-EHLO_NAME = "mailaudit.invalid"  # RFC 2606 §2, as the SMTP probes say it
 MAX_SPF_DEPTH = 10  # include/redirect nesting followed before giving up (loops are caught earlier)
 MAX_POLICY_BYTES = 64 * 1024  # RFC 8461 §3.3: senders may refuse larger MTA-STS policies
 NOT_FOUND = ("NXDOMAIN", "NODATA")
@@ -746,64 +745,16 @@ class DaneProbe:
     log: str = ""
 
 
-class _PinnedSMTP(smtplib.SMTP):
-    """smtplib with the TCP connection made to an address we resolved, the name kept for SNI."""
-
-    def __init__(self, ip: str, **kwargs: object) -> None:
-        self._pinned_ip = ip
-        super().__init__(**kwargs)
-
-    def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
-        return socket.create_connection((self._pinned_ip, port), timeout, self.source_address)
-
-
 def fetch_starttls_chain(ip: str, port: int, server_name: str, timeout_s: float) -> PresentedChain:
     """EHLO, STARTTLS and the presented certificate chain (no validation: DANE judges it)."""
-    where = f"{ip}:{port}"
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    smtp: _PinnedSMTP | None = None
+    settings = SessionSettings(connect_timeout=timeout_s, command_timeout=timeout_s)
+    session, unavailable = open_session(ip, server_name, Channel(port, "starttls"), settings)
     try:
-        # Given to the constructor, server_name is what starttls() sends as SNI; the TCP connection
-        # goes to ``ip`` (see _PinnedSMTP).
-        smtp = _PinnedSMTP(ip, host=server_name, port=port, local_hostname=EHLO_NAME, timeout=timeout_s)
-        smtp.ehlo()
-        if not smtp.has_extn("starttls"):
-            raise ProtocolError(f"{where}: STARTTLS not offered; no certificate to match the TLSA records")
-        smtp.starttls(context=context)
-        chain = PresentedChain(where, _peer_chain(smtp.sock))
-        with suppress(smtplib.SMTPException, OSError):
-            smtp.quit()  # politely, over TLS; the chain is already in hand
-        return chain
-    except TimeoutError:
-        raise ProtocolTimeout(f"{where}: no SMTP/STARTTLS answer within {timeout_s:g} s") from None
-    except ConnectionRefusedError:
-        raise ConnectError(f"{where}: connection refused") from None
-    except ssl.SSLError as exc:
-        raise TlsError(f"{where}: TLS handshake after STARTTLS failed ({exc.reason or exc})") from None
-    except (smtplib.SMTPException, OSError) as exc:
-        if isinstance(exc.__context__, TimeoutError):  # smtplib wraps a read timeout as a disconnect
-            raise ProtocolTimeout(f"{where}: no SMTP/STARTTLS answer within {timeout_s:g} s") from None
-        raise ProtocolError(f"{where}: SMTP/STARTTLS failed ({exc})") from None
+        if unavailable:
+            raise ProtocolError(f"{session.where}: {unavailable}; no certificate to match the TLSA records")
+        return PresentedChain(session.where, session.peer_certificates())
     finally:
-        if smtp is not None:
-            with suppress(OSError):
-                smtp.close()
-
-
-def _peer_chain(sock: ssl.SSLSocket) -> tuple[bytes, ...]:
-    """The whole presented chain where this Python exposes it (3.13 API, private before); else the leaf."""
-    leaf = sock.getpeercert(binary_form=True)
-    getter = getattr(sock, "get_unverified_chain", None) or getattr(
-        getattr(sock, "_sslobj", None), "get_unverified_chain", None)
-    try:
-        chain = getter() if getter else None
-    except (ssl.SSLError, ValueError):
-        chain = None
-    if not chain:
-        return (leaf,) if leaf else ()
-    return tuple(c if isinstance(c, bytes) else c.public_bytes(ssl._ssl.ENCODING_DER) for c in chain)
+        session.close()
 
 
 def probe_dane(client: DnsClient, domain: str, server_ip: str, server_host: str,

@@ -150,6 +150,22 @@ class SmtpSession:
             self._wrap_tls()
         return reply
 
+    def peer_certificates(self) -> tuple[bytes, ...]:
+        """The DER certificates presented in the TLS handshake, leaf first (the whole chain where
+        this Python exposes it: a public API from 3.13, private before; else the leaf alone)."""
+        if not isinstance(self._sock, ssl.SSLSocket):
+            return ()
+        leaf = self._sock.getpeercert(binary_form=True)
+        getter = getattr(self._sock, "get_unverified_chain", None) or getattr(
+            getattr(self._sock, "_sslobj", None), "get_unverified_chain", None)
+        try:
+            chain = getter() if getter else None
+        except (ssl.SSLError, ValueError):
+            chain = None
+        if not chain:
+            return (leaf,) if leaf else ()
+        return tuple(c if isinstance(c, bytes) else c.public_bytes(ssl._ssl.ENCODING_DER) for c in chain)
+
     def _wrap_tls(self) -> None:
         context = ssl.create_default_context()
         context.check_hostname = False  # this is a protocol probe; TLS-CERT-* judge certificates
