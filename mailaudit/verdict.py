@@ -27,6 +27,11 @@ class Evaluation:
     evidence_name: str = "evidence"
     severity: str | None = None  # overrides the catalog's severity for this verdict (e.g. "low")
 
+    def __repr__(self) -> str:
+        # Short on purpose: pytest prints it under a failed assert, and the message and evidence
+        # are already in the report.
+        return f"<{self.outcome.value} verdict>"
+
     @property
     def passed(self) -> bool:
         """True only for a real pass."""
