@@ -59,3 +59,12 @@ stop_daemon() {
         rm -f "$1"
     fi
 }
+
+# show_log_tail FILE...: print the last lines of each log to stderr, so a failed start is visible
+# (nothing here goes to syslog).
+show_log_tail() {
+    local file
+    for file in "$@"; do
+        { echo "--- last lines of $file:"; tail -n 25 "$file" 2>/dev/null || true; } >&2
+    done
+}

@@ -136,7 +136,7 @@ up() {
     local i
     for ((i = 0; i < 100; i++)); do verify && break; sleep 0.1; done
     if ! verify; then
-        tail -n 30 "$LOGFILE" >&2 || true
+        show_log_tail "$LOGFILE"
         die "Knot does not answer on $DNS_IP:$DNS_PORT (log: $LOGFILE)"
     fi
     log "knotd (pid $(cat "$PIDFILE")) on $DNS_IP:$DNS_PORT: ${SIGNED_ZONES[*]} (signed) ${PLAIN_ZONES[*]}"

@@ -103,7 +103,7 @@ up() {
     local i
     for ((i = 0; i < 50; i++)); do verify && break; sleep 0.1; done
     if ! verify; then
-        tail -n 30 "$LOGFILE" >&2 || true
+        show_log_tail "$LOGFILE"
         stop_pidfile "$PIDFILE"
         die "Unbound does not answer with validated (AD) data on $RESOLVER_IP:53 (log: $LOGFILE)"
     fi

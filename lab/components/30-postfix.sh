@@ -94,9 +94,7 @@ listens() {
 # fail SERVER MESSAGE: show the end of the instance's log, stop it (so that the next `up` does
 # not take a broken instance for a running one) and stop with the message.
 fail() {
-    local log
-    log="$(dir_of "$1")/postfix.log"
-    { echo "--- last lines of $log:"; tail -n 25 "$log" 2>/dev/null || true; } >&2
+    show_log_tail "$(dir_of "$1")/postfix.log"
     down_one "$1" >/dev/null
     die "$2"
 }

@@ -78,9 +78,7 @@ make_users() {
 # fail SERVER MESSAGE: show the end of the instance's log, stop it (so that the next `up` does
 # not take a broken instance for a running one) and stop with the message.
 fail() {
-    local logfile
-    logfile="$(dir_of "$1")/dovecot.log"
-    { echo "--- last lines of $logfile:"; tail -n 25 "$logfile" 2>/dev/null || true; } >&2
+    show_log_tail "$(dir_of "$1")/dovecot.log"
     down_one "$1" >/dev/null
     die "$2"
 }

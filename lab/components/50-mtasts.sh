@@ -100,7 +100,7 @@ up() {
     local i
     for ((i = 0; i < 50; i++)); do verify && break; sleep 0.1; done
     if ! verify; then
-        tail -n 20 "$LOGFILE" >&2 || true
+        show_log_tail "$LOGFILE"
         stop_pidfile "$PIDFILE"
         die "nginx does not serve the MTA-STS policies with the lab CA (log: $LOGFILE)"
     fi

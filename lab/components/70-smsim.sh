@@ -58,7 +58,7 @@ up_one() {
         --fault-file "$DIR/$name.fault" --log "$logfile" >> "$out" 2>&1 < /dev/null &
     echo $! > "$pidfile"
     if ! wait_port "$ip" "$PORT" 15 || ! pid_alive "$pidfile"; then
-        tail -n 20 "$out" "$logfile" 2>/dev/null >&2 || true
+        show_log_tail "$out" "$logfile"
         stop_pidfile "$pidfile"
         die "API simulator ($name) did not start on $ip:$PORT"
     fi
