@@ -16,7 +16,15 @@ class ConfigError(MailauditError):
 
 
 class ProbeError(MailauditError):
-    """A probe could not run or could not finish; its tests are errors, never passes."""
+    """A probe could not run or could not finish; its tests are errors, never passes.
+
+    ``evidence`` may carry what was gathered before the failure (a partial transcript); the plugin
+    attaches it to the error's record."""
+
+    def __init__(self, message: str, evidence: str = "", evidence_name: str = "partial evidence") -> None:
+        super().__init__(message)
+        self.evidence = evidence
+        self.evidence_name = evidence_name
 
 
 class ConnectError(ProbeError):
@@ -41,3 +49,17 @@ class DnsError(ProbeError):
 
 class ApiError(ProbeError):
     """The SmarterMail API could not be used (login refused, HTTP 5xx, malformed reply)."""
+
+
+class PortClosed(ConnectError):
+    """The TCP connection was actively refused: nothing listens on that port."""
+
+
+class CannotJudge(ProbeError):
+    """The probe ran, but what came back cannot decide this requirement (a scan command that
+    failed, an answer the evaluator cannot read). Raised by evaluators instead of a verdict."""
+
+
+class BudgetExceeded(ProbeError):
+    """A bound of the policy was reached (a deadline, a size, a count): the probe stopped there.
+    The message names the bound and its policy key; what was gathered before stays as evidence."""

@@ -9,15 +9,15 @@ type is a ConfigError naming the key.
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from mailaudit.errors import ConfigError
+from mailaudit.yamlsafe import load_yaml
 
 
 @dataclass(frozen=True)
@@ -30,11 +30,20 @@ class SmtpPolicy:
     relay_recipient_domain: str
     connect_timeout_s: float
     command_timeout_s: float
-    max_connections_per_server: int
+    server_deadline_s: float  # all SMTP dialogues with one server together; then BudgetExceeded errors
+    max_connections_per_server: int  # SMTP connections open at once per server (probes/smtp.py ConnectionSlots)
     harvest_attempts: int
     bruteforce_attempts: int
     inbound_port: int  # where MX traffic arrives: catch-all, VRFY, local spoof, harvest, banner host name
     auth_port: int  # where authenticated submission is checked: AUTH-MATCH, brute force
+
+    def __post_init__(self) -> None:
+        for key in ("connect_timeout_s", "command_timeout_s", "server_deadline_s"):
+            if not getattr(self, key) > 0:
+                raise ConfigError(f"policy smtp.{key}: must be more than 0 seconds")
+        for key in ("max_connections_per_server", "harvest_attempts", "bruteforce_attempts"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"policy smtp.{key}: must be at least 1")
 
 
 @dataclass(frozen=True)
@@ -134,10 +143,15 @@ class IdsRuleLimit:
 
 @dataclass(frozen=True)
 class ApiPolicy:
-    """Thresholds for the SmarterMail admin API checks (API-*, XCHK-*)."""
+    """Thresholds for the SmarterMail admin API checks (API-*, XCHK-*), and the API probe's bounds."""
 
-    request_timeout_s: float
+    request_timeout_s: float  # one wait for the server (connect, each read)
     retries: int
+    call_deadline_s: float  # one API call in total (retries and a trickling answer included)
+    server_deadline_s: float  # every API call to one server together; then BudgetExceeded errors
+    max_response_bytes: int  # a larger answer is cut off while streaming (never held whole)
+    max_json_depth: int  # deeper nesting is refused before parsing (no RecursionError)
+    max_domains: int  # domains read per server; beyond it an evenly spread sample, stated as such
     min_build: int
     forbidden_tls_versions: tuple[str, ...]
     bounce_restrictions_allowed: tuple[str, ...]
@@ -154,6 +168,27 @@ class ApiPolicy:
     av_command_lines_allowed: tuple[str, ...]
     smtp_auth_bypass_allowed: tuple[str, ...]
     spool_max_messages: int
+    outbound_block_required: bool  # API-OUTBOUND-SPAM: the site's choice ([E1] leaves it off)
+    outbound_block_max_threshold: int  # highest outgoing block weight accepted; 0 = not judged
+    domain_2fa_required: bool  # API-DOMAIN-2FA: skipped when the site does not require it
+
+    def __post_init__(self) -> None:
+        for key in ("request_timeout_s", "call_deadline_s", "server_deadline_s"):
+            if not getattr(self, key) > 0:
+                raise ConfigError(f"policy api.{key}: must be more than 0 seconds")
+        for key in ("max_response_bytes", "max_json_depth", "max_domains"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"policy api.{key}: must be at least 1")
+        if self.retries < 0:
+            raise ConfigError("policy api.retries: must be 0 or more")
+
+
+@dataclass(frozen=True)
+class RunPolicy:
+    """Bounds of a whole run (all servers, all families)."""
+
+    deadline_s: float  # after it, tests not yet run are errors "run deadline reached"; the reports are written
+    max_connections_per_server: int  # simultaneous connections to one server, all families together
 
 
 @dataclass(frozen=True)
@@ -165,11 +200,27 @@ class Policy:
     dns: DnsPolicy
     tls: TlsPolicy
     api: ApiPolicy
+    run: RunPolicy
     sources: dict[str, str] = field(default_factory=dict, compare=False)
+
+    def __post_init__(self) -> None:
+        tls_burst = self.tls.connections_per_port * self.tls.concurrent_ports
+        if tls_burst > self.run.max_connections_per_server:
+            raise ConfigError(f"policy {self.name}: tls.connections_per_port × tls.concurrent_ports = {tls_burst} "
+                              f"exceeds run.max_connections_per_server ({self.run.max_connections_per_server})")
 
     def source_of(self, dotted_key: str) -> str:
         """The citation for a leaf, e.g. ``source_of("smtp.harvest_attempts")``."""
         return self.sources.get(dotted_key, "")
+
+    def value_of(self, dotted_key: str) -> Any:
+        """The value of a leaf, e.g. ``value_of("smtp.harvest_attempts")``; KeyError if unknown."""
+        if dotted_key not in self.sources:
+            raise KeyError(dotted_key)
+        value: Any = self
+        for part in dotted_key.split("."):
+            value = getattr(value, part)
+        return value
 
 
 def load_policy(path: Path) -> Policy:
@@ -187,28 +238,29 @@ def load_policy(path: Path) -> Policy:
             raise ConfigError(f"policy {path}: missing section '{f.name}'")
         kwargs[f.name] = _build(_hints(Policy)[f.name], raw.pop(f.name), f.name, sources, path)
     if raw:
-        raise ConfigError(f"policy {path}: unknown section '{sorted(raw)[0]}'")
+        raise ConfigError(f"policy {path}: unknown section '{sorted(raw, key=str)[0]}'")
     return Policy(name=name, sources=sources, **kwargs)
 
 
+MAX_EXTENDS = 8  # policy files in one ``extends`` chain (strict -> baseline is 2)
+
+
 def _read_merged(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
-    """Read a YAML policy, resolving ``extends`` relative to the file."""
-    if path in seen:
+    """Read a YAML policy (safely: no aliases, size and depth capped), resolving ``extends``
+    relative to the file."""
+    if path.resolve() in seen:
         raise ConfigError(f"policy {path}: 'extends' loops back to itself")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"policy {path}: cannot read ({exc.strerror})") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"policy {path}: malformed YAML{where}") from None
+    if len(seen) >= MAX_EXTENDS:
+        raise ConfigError(f"policy {path}: 'extends' chain longer than {MAX_EXTENDS} files")
+    data = load_yaml(path, f"policy {path}")
     if not isinstance(data, dict):
         raise ConfigError(f"policy {path}: expected a mapping of sections")
     base_name = data.pop("extends", None)
     if base_name is None:
         return data
-    base = _read_merged((path.parent / base_name).resolve(), (*seen, path))
+    if not isinstance(base_name, str) or not base_name.strip():
+        raise ConfigError(f"policy {path}: 'extends' must name a policy file")
+    base = _read_merged((path.parent / base_name).resolve(), (*seen, path.resolve()))
     return _merge(base, data)
 
 
@@ -244,11 +296,14 @@ def _build(cls: type, raw: Any, where: str, sources: dict[str, str], path: Path)
             raise ConfigError(f"policy {path}: '{key}' must be {{value: ..., source: '...'}}")
         extra = set(leaf) - {"value", "source", "note"}
         if extra:
-            raise ConfigError(f"policy {path}: '{key}' has unknown field '{sorted(extra)[0]}'")
-        sources[key] = str(leaf["source"])
+            raise ConfigError(f"policy {path}: '{key}' has unknown field '{sorted(extra, key=str)[0]}'")
+        for text_field in ("source", "note"):
+            if not isinstance(leaf.get(text_field, ""), str):
+                raise ConfigError(f"policy {path}: '{key}.{text_field}' must be text")
+        sources[key] = leaf["source"]
         values[f.name] = _coerce(_hints(cls)[f.name], leaf["value"], key, path)
     if raw:
-        raise ConfigError(f"policy {path}: unknown key '{where}.{sorted(raw)[0]}'")
+        raise ConfigError(f"policy {path}: unknown key '{where}.{sorted(raw, key=str)[0]}'")
     return cls(**values)
 
 
@@ -284,7 +339,7 @@ def _record(kind: type, value: Any, key: str, path: Path) -> Any:
     names = {f.name for f in dataclasses.fields(kind)}
     unknown = set(value) - names
     if unknown:
-        raise ConfigError(f"policy {path}: unknown key '{key}.{sorted(unknown)[0]}'")
+        raise ConfigError(f"policy {path}: unknown key '{key}.{sorted(unknown, key=str)[0]}'")
     hints = _hints(kind)
     built = {k: _coerce(hints[k], v, f"{key}.{k}", path) for k, v in value.items()}
     try:
@@ -304,4 +359,6 @@ def _scalar(kind: type, value: Any, key: str, path: Path) -> Any:
         raise ConfigError(
             f"policy {path}: '{key}' must be {kind.__name__}, not {type(value).__name__}"
         )
+    if kind in (int, float) and not (math.isfinite(value) and value >= 0):
+        raise ConfigError(f"policy {path}: '{key}' must be a finite number, not negative (got {value})")
     return value

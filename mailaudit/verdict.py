@@ -1,7 +1,14 @@
-"""Outcomes and evaluations: what evaluate/ returns and tests assert on."""
+"""Outcomes and evaluations: what evaluate/ returns and the plugin's ``verdict`` helper records.
+
+An ``Evaluation`` is a *judgement*: passed, failed, inconclusive or skipped. It can never hold
+*error*: an evaluator that cannot judge raises ``mailaudit.errors.CannotJudge`` (a ProbeError),
+which the plugin records as an error. So no combination of evaluations can turn an error into a
+pass.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -17,19 +24,35 @@ class Outcome(StrEnum):
     WAIVED = "waived"
 
 
+JUDGEMENTS = (Outcome.PASSED, Outcome.FAILED, Outcome.INCONCLUSIVE, Outcome.SKIPPED)
+
+# Worst first: how several judgements of one verdict combine.
+_COMBINE_ORDER = (Outcome.FAILED, Outcome.INCONCLUSIVE, Outcome.SKIPPED, Outcome.PASSED)
+
+
 @dataclass(frozen=True)
 class Evaluation:
-    """A judged observation: the outcome, a message saying expected vs observed, and evidence."""
+    """A judged observation: the outcome, a message saying expected vs observed, and evidence.
+
+    ``policy_keys`` names the policy leaves (``"smtp.harvest_attempts"``) whose thresholds decided
+    the verdict, so the report can cite their values and sources. ``basis`` says what a verdict
+    rests on where that is not obvious (for the API: seen, confirmed or assumed field-map entries).
+    """
 
     outcome: Outcome
     message: str
     evidence: str = ""
     evidence_name: str = "evidence"
     severity: str | None = None  # overrides the catalog's severity for this verdict (e.g. "low")
+    policy_keys: tuple[str, ...] = ()
+    basis: str = ""
+
+    def __post_init__(self) -> None:
+        if self.outcome not in JUDGEMENTS:
+            raise ValueError(f"an Evaluation cannot be {self.outcome.value!r}: an evaluator that cannot "
+                             "judge raises mailaudit.errors.CannotJudge")
 
     def __repr__(self) -> str:
-        # Short on purpose: pytest prints it under a failed assert, and the message and evidence
-        # are already in the report.
         return f"<{self.outcome.value} verdict>"
 
     @property
@@ -60,13 +83,16 @@ class Evaluation:
         return cls(Outcome.SKIPPED, message, evidence, evidence_name)
 
 
-def worst(evaluations: list[Evaluation], summary_ok: str) -> Evaluation:
-    """Combine several evaluations: any failure fails, else any inconclusive, else a pass."""
-    for outcome in (Outcome.FAILED, Outcome.INCONCLUSIVE, Outcome.SKIPPED):
+def combine(evaluations: Iterable[Evaluation], summary_ok: str) -> Evaluation:
+    """Several judgements as one: any failure fails, else any inconclusive, else any skip, else a
+    pass with ``summary_ok``. An empty list is not a pass: nothing was judged."""
+    evaluations = list(evaluations)
+    if not evaluations:
+        raise ValueError("combine() needs at least one evaluation: nothing judged is no pass")
+    evidence = "\n\n".join(e.evidence for e in evaluations if e.evidence)
+    keys = tuple(dict.fromkeys(k for e in evaluations for k in e.policy_keys))
+    for outcome in _COMBINE_ORDER[:-1]:
         hits = [e for e in evaluations if e.outcome is outcome]
         if hits:
-            message = "; ".join(e.message for e in hits)
-            evidence = "\n\n".join(e.evidence for e in evaluations if e.evidence)
-            return Evaluation(outcome, message, evidence)
-    evidence = "\n\n".join(e.evidence for e in evaluations if e.evidence)
-    return Evaluation.passed_(summary_ok, evidence)
+            return Evaluation(outcome, "; ".join(e.message for e in hits), evidence, policy_keys=keys)
+    return Evaluation(Outcome.PASSED, summary_ok, evidence, policy_keys=keys)

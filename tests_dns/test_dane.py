@@ -9,5 +9,4 @@ from mailaudit.evaluate.dns import evaluate_dane
 def test_tlsa_records_are_secure_and_match_the_served_certificate(dns_dane, verdict, evidence):
     """Where TLSA records exist for the MX, they are DNSSEC-secure and match the served certificate."""
     evidence("DNS queries", dns_dane.log)
-    evaluation = verdict(evaluate_dane(dns_dane))
-    assert evaluation.passed, evaluation.message
+    verdict(evaluate_dane(dns_dane))

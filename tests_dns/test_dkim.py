@@ -13,5 +13,4 @@ def test_dkim_selector_publishes_a_strong_key(dkim_selector, dns_dkim, audit_con
         verdict(Evaluation.skipped_(
             "no DKIM selector given: selectors cannot be discovered from DNS; pass --dkim-selector "
             "or set dns.dkim_selectors in the policy"))
-    evaluation = verdict(evaluate_dkim(dkim_selector, dns_dkim, audit_config.policy.dns))
-    assert evaluation.passed, evaluation.message
+    verdict(evaluate_dkim(dkim_selector, dns_dkim, audit_config.policy.dns))

@@ -11,5 +11,4 @@ def test_relay_refused_for_external_recipient(relay_channel_result, relay_varian
     """Every relay variant to an external recipient is refused with 5xx; 4xx is inconclusive; DATA is never sent."""
     if relay_channel_result.unavailable:
         verdict(Evaluation.skipped_(relay_channel_result.unavailable))
-    evaluation = verdict(evaluate_relay_variant(relay_channel_result.results[relay_variant_id]))
-    assert evaluation.passed, evaluation.message
+    verdict(evaluate_relay_variant(relay_channel_result.results[relay_variant_id]))

@@ -2,8 +2,8 @@
 
 Every ``evaluate_*`` first asks ``check_inputs`` whether the scan holds what that requirement
 needs: a closed port is *skipped*, a port that could not be scanned or a scan command that errored
-is an *error* — only for the requirements that depend on that command, and never a pass. The
-fixtures call ``check_inputs`` before the test body so such verdicts are real pytest errors.
+is an *error* (``CannotJudge`` is raised) — only for the requirements that depend on that
+command, and never a pass. The fixtures call ``check_inputs`` before the test body.
 """
 
 from __future__ import annotations
@@ -11,7 +11,9 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
+from typing import NoReturn
 
+from mailaudit.errors import CannotJudge
 from mailaudit.policy import TlsPolicy
 from mailaudit.probes.tls import (
     VERSION_COMMANDS,
@@ -21,7 +23,7 @@ from mailaudit.probes.tls import (
     name_matches,
 )
 from mailaudit.probes.tls_preflight import PortState
-from mailaudit.verdict import Evaluation, Outcome
+from mailaudit.verdict import Evaluation
 
 SSL_VERSIONS = ("SSLv2", "SSLv3")
 LEGACY_TLS_VERSIONS = ("TLSv1.0", "TLSv1.1")
@@ -56,7 +58,8 @@ def required_commands(scan: TlsScan, requirement: str, version: str | None = Non
 
 
 def check_inputs(scan: TlsScan, requirement: str, version: str | None = None) -> Evaluation | None:
-    """None if the scan can decide ``requirement``; else a SKIPPED (closed port) or ERROR evaluation."""
+    """None if the scan can decide ``requirement``; a SKIPPED evaluation for a closed port (or a
+    STARTTLS check on an implicit-TLS port); raises CannotJudge when the scan cannot decide it."""
     ep = scan.endpoint
     if scan.state is PortState.CLOSED:
         return Evaluation.skipped_(f"{ep.label}: port closed ({scan.detail}); nothing to check", describe(scan),
@@ -68,22 +71,22 @@ def check_inputs(scan: TlsScan, requirement: str, version: str | None = None) ->
                                        EVIDENCE_NAME)
         if scan.state is PortState.OPEN or scan.state in _STARTTLS_FAILURES:
             return None
-        return _error(f"{where}: {scan.detail}", scan)
+        _cannot_judge(f"{where}: {scan.detail}", scan)
     if scan.state is not PortState.OPEN:
-        return _error(f"{where}: {scan.detail}", scan)
+        _cannot_judge(f"{where}: {scan.detail}", scan)
     if scan.scan_error:
-        return _error(f"{where}: TLS scan failed: {scan.scan_error}", scan)
+        _cannot_judge(f"{where}: TLS scan failed: {scan.scan_error}", scan)
     for command in required_commands(scan, requirement, version):
         if scan.error(command):
-            return _error(f"{where}: sslyze {command} failed, cannot judge {requirement}: "
+            _cannot_judge(f"{where}: sslyze {command} failed, cannot judge {requirement}: "
                           f"{scan.error(command)}", scan)
     for name in _versions_of(requirement, version):
         result = scan.version(name)
         if result is not None and result.undecided:
-            return _error(f"{where}: every {name} handshake timed out; refused and unreachable "
+            _cannot_judge(f"{where}: every {name} handshake timed out; refused and unreachable "
                           f"cannot be told apart", scan)
     if requirement == "TLS-CERT-TRUST" and any(c.trust.trusted is None for c in scan.certificates):
-        return _error(f"{where}: {scan.certificates[0].trust.detail}", scan)
+        _cannot_judge(f"{where}: {scan.certificates[0].trust.detail}", scan)
     return None
 
 
@@ -97,8 +100,8 @@ def _versions_of(requirement: str, version: str | None) -> tuple[str, ...]:
     }.get(requirement, ())
 
 
-def _error(message: str, scan: TlsScan) -> Evaluation:
-    return Evaluation(Outcome.ERROR, message, describe(scan), EVIDENCE_NAME)
+def _cannot_judge(message: str, scan: TlsScan) -> NoReturn:
+    raise CannotJudge(message, describe(scan), EVIDENCE_NAME)
 
 
 def _legacy_on(scan: TlsScan) -> bool | None:
@@ -256,17 +259,17 @@ def _cert_name(cert: CertificateSummary) -> str:
     return cert.subject or f"certificate {cert.sha256[:16]}"
 
 
-def _no_certificate(scan: TlsScan) -> Evaluation | None:
-    if scan.certificates:
-        return None
-    return _error(f"port {scan.endpoint.port}: no certificate was received", scan)
+def _no_certificate(scan: TlsScan) -> None:
+    if not scan.certificates:
+        _cannot_judge(f"port {scan.endpoint.port}: no certificate was received", scan)
 
 
 def evaluate_cert_trust(scan: TlsScan) -> Evaluation:
     """The chain validates against the configured trust store (NIST SP 800-52r2)."""
-    blocked = check_inputs(scan, "TLS-CERT-TRUST") or _no_certificate(scan)
+    blocked = check_inputs(scan, "TLS-CERT-TRUST")
     if blocked:
         return blocked
+    _no_certificate(scan)
     ep = scan.endpoint
     bad = [c for c in scan.certificates if not c.trust.trusted]
     if bad:
@@ -282,9 +285,10 @@ def evaluate_cert_trust(scan: TlsScan) -> Evaluation:
 
 def evaluate_cert_hostname(scan: TlsScan) -> Evaluation:
     """The certificate covers the host name that was probed (RFC 6125)."""
-    blocked = check_inputs(scan, "TLS-CERT-HOSTNAME") or _no_certificate(scan)
+    blocked = check_inputs(scan, "TLS-CERT-HOSTNAME")
     if blocked:
         return blocked
+    _no_certificate(scan)
     ep = scan.endpoint
     bad = [c for c in scan.certificates if not name_matches(ep.host, c.san_dns, c.san_ip)]
     if bad:
@@ -303,9 +307,10 @@ def _names(cert: CertificateSummary) -> str:
 
 def evaluate_cert_expiry(scan: TlsScan, policy: TlsPolicy) -> Evaluation:
     """Not expired, and valid for at least the policy's warning window."""
-    blocked = check_inputs(scan, "TLS-CERT-EXPIRY") or _no_certificate(scan)
+    blocked = check_inputs(scan, "TLS-CERT-EXPIRY")
     if blocked:
         return blocked
+    _no_certificate(scan)
     ep, now = scan.endpoint, scan.scanned_at
     window = dt.timedelta(days=policy.expiry_warning_days)
     problems = []
@@ -331,9 +336,10 @@ def _day(moment: dt.datetime) -> str:
 
 def evaluate_cert_key(scan: TlsScan, policy: TlsPolicy) -> Evaluation:
     """RSA >= the policy's bits (2048) or EC >= 256 bits; no SHA-1/MD5 signature in the chain."""
-    blocked = check_inputs(scan, "TLS-CERT-KEY") or _no_certificate(scan)
+    blocked = check_inputs(scan, "TLS-CERT-KEY")
     if blocked:
         return blocked
+    _no_certificate(scan)
     ep = scan.endpoint
     problems = [p for cert in scan.certificates for p in _key_problems(cert, policy)]
     if problems:
@@ -386,7 +392,7 @@ def evaluate_vulnerabilities(scan: TlsScan) -> Evaluation:
     if findings:
         return _failed(scan, f"{ep.label}: {'; '.join(findings)}")
     if v.fallback_scsv is False and _legacy_on(scan) is None:
-        return _error(f"port {ep.port}: no TLS_FALLBACK_SCSV, and whether legacy versions are on is unknown "
+        _cannot_judge(f"port {ep.port}: no TLS_FALLBACK_SCSV, and whether legacy versions are on is unknown "
                       f"(a legacy version scan failed)", scan)
     if v.robot == "UNKNOWN_INCONSISTENT_RESULTS":
         return Evaluation.inconclusive_(f"{ep.label}: ROBOT test gave inconsistent results; other checks clean",

@@ -12,6 +12,7 @@ Network I/O only; no pytest.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import ssl
 import threading
 import time
@@ -23,6 +24,7 @@ from ipaddress import ip_address
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from cryptography.x509.oid import ExtensionOID
@@ -103,6 +105,7 @@ class ScanSettings:
     connections_per_port: int = 5
     concurrent_ports: int = 10
     deadline_s: int = 600
+    max_connections_per_server: int = 20  # pre-flight connections at once (sslyze's burst is checked by the policy)
     command_retries: int = 1  # scan commands that failed (connection lost, timeout) are run again this often
     ca_file: Path | None = None  # None: the system's trust store
 
@@ -297,7 +300,7 @@ def _merge(first: ServerScanResult | None, retry: ServerScanResult, commands: fr
 
 
 def _preflight_all(endpoints: tuple[TlsEndpoint, ...], settings: ScanSettings) -> dict[TlsEndpoint, Preflight]:
-    workers = max(1, min(16, len(endpoints)))
+    workers = max(1, min(settings.max_connections_per_server, len(endpoints)))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tls-preflight") as pool:
         futures = {e: pool.submit(preflight, e.ip, e.port, e.host, e.starttls, settings.timeout_s)
                    for e in endpoints}
@@ -375,7 +378,7 @@ def _summarise(endpoint: TlsEndpoint, check: Preflight, result: ServerScanResult
         reason = conn_error or (f"the sslyze scan did not finish within {settings.deadline_s} s"
                                 if not finished else "sslyze returned no result")
         return replace(base, scan_error=reason)
-    as_json = ServerScanResultAsJson.model_validate(result).model_dump_json(indent=2)
+    as_json = _evidence_json(result)
     if result.scan_result is None:
         reason = conn_error or "sslyze could not connect"
         if check.state is PortState.HANDSHAKE_FAILED:
@@ -392,6 +395,41 @@ def _summarise(endpoint: TlsEndpoint, check: Preflight, result: ServerScanResult
         certificates=_certificates(attempts, endpoint, trust, errors),
         vulnerabilities=_vulnerabilities(attempts),
     )
+
+
+def _evidence_json(result: ServerScanResult) -> str:
+    """sslyze's JSON of one port, fit for a report: what a reader checks is kept (accepted suites,
+    the received chain, every verdict field); the bulk is counted instead of listed (rejected suites,
+    chains re-verified per trust store, ephemeral key bytes); error traces are cut to their last
+    line and the CA file named without its folder (both would show the auditing machine's paths)."""
+    data = json.loads(ServerScanResultAsJson.model_validate(result).model_dump_json())
+    data = _scrub(data)
+    data["mailaudit_note"] = ("elided by mailaudit: rejected cipher suites, verified chains and ephemeral "
+                              "key bytes are counted; error traces cut to their last line")
+    return json.dumps(data, indent=1)
+
+
+_COUNTED = ("rejected_cipher_suites", "verified_certificate_chain")
+_KEY_BYTES = ("public_bytes", "x", "y", "prime", "generator")
+
+
+def _scrub(value: object) -> object:
+    if isinstance(value, dict):
+        return {key: _scrub_leaf(key, item) for key, item in value.items() if key not in _KEY_BYTES}
+    if isinstance(value, list):
+        return [_scrub(item) for item in value]
+    return value
+
+
+def _scrub_leaf(key: str, value: object) -> object:
+    if key in _COUNTED and isinstance(value, list):
+        return f"{len(value)} (elided)"
+    if key == "error_trace" and isinstance(value, str):
+        lines = [line for line in value.strip().splitlines() if line.strip()]
+        return lines[-1].strip() if lines else ""
+    if key == "custom_ca_file" and isinstance(value, str):
+        return Path(value).name
+    return _scrub(value)
 
 
 def _command_errors(attempts) -> dict[str, str]:
@@ -616,7 +654,7 @@ def _key(cert: x509.Certificate) -> tuple[str, int]:
 def _hash_name(cert: x509.Certificate) -> str:
     try:
         algorithm = cert.signature_hash_algorithm
-    except Exception:
+    except UnsupportedAlgorithm:
         return cert.signature_algorithm_oid.dotted_string
     return algorithm.name if algorithm is not None else "none (EdDSA)"
 
