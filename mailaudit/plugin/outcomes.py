@@ -98,7 +98,7 @@ def apply_to_report(report: pytest.TestReport, decision: Decision, server: str, 
         report.outcome = "failed"
         if report.when == "call":
             report.when = "setup"
-        report.longrepr = (redact(report.longreprtext) if decision.internal
+        report.longrepr = (redact(f"{decision.message}\n{report.longreprtext}") if decision.internal
                            else f"{server or 'probe'}: {message}")
         return
     if decision.skip_like:

@@ -92,7 +92,6 @@ class Reporter:
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         """Remember how many verdicts the run set out to produce."""
         self._collected = len(session.items)
-        self._write(complete=False, exit_status=None)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """Keep the record a test ended with; rewrite the partial JSON now and then."""
@@ -105,6 +104,9 @@ class Reporter:
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         """Write the final results JSON and set the exit status from the records."""
+        if int(exitstatus) == int(pytest.ExitCode.USAGE_ERROR):
+            self.document = None  # bad input: nothing was probed, nothing is written
+            return
         interrupted = int(exitstatus) == int(pytest.ExitCode.INTERRUPTED)
         status = self.exit_status(int(exitstatus))
         self._write(complete=not interrupted and not self.deadline_hit, exit_status=status)
@@ -126,6 +128,8 @@ class Reporter:
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         """One line per server, then where the outputs are."""
+        if self.document is None:
+            return
         for summary in (self.document or {}).get("servers", []):
             terminalreporter.write_line(f"mailaudit {summary_line(summary)}")
         terminalreporter.write_line(f"mailaudit results: {self.paths.results_json}")
