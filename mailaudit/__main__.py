@@ -18,23 +18,51 @@ import pytest
 
 SUITE = Path(__file__).resolve().parents[1]
 PATH_OPTIONS = frozenset({
-    "--policy", "--waivers", "--ca-file", "--results-json", "--html", "--css", "--junitxml", "--junit-xml",
+    "--policy", "--waivers", "--ca-file", "--results-json", "--html", "--css", "--junitxml", "--junit-xml", "-c", "--rootdir",
     "--api-fieldmap", "--inventory", "--baseline", "--history", "--audit-report", "--basetemp",
 })
 
 
+# Options that take a value in the next argument (pytest's own and the plugin's): that value is
+# never a test path, even when a folder of that name exists (``--dkim-selector lab``).
+PYTEST_VALUE_OPTIONS = frozenset({
+    "-k", "-m", "-p", "-o", "-r", "-W", "--tb", "--maxfail", "--deselect", "--ignore",
+    "--ignore-glob", "--durations", "--durations-min", "--log-level", "--log-file", "--log-cli-level",
+    "--confcutdir", "--override-ini", "--capture", "--import-mode", "--junit-prefix", "--color",
+})
+
+
+def _plugin_value_options() -> frozenset[str]:
+    """The mailaudit options that take a value (read from the plugin's own option table)."""
+    from mailaudit.plugin import pytest_addoption
+
+    names: set[str] = set()
+
+    class Recorder:
+        def getgroup(self, *args: object, **kwargs: object) -> Recorder:
+            return self
+
+        def addoption(self, *opts: str, **attrs: object) -> None:
+            if attrs.get("action") not in ("store_true", "store_false", "count"):
+                names.update(opts)
+
+    pytest_addoption(Recorder())  # type: ignore[arg-type]
+    return frozenset(names)
+
+
 def absolute_args(args: list[str], cwd: Path) -> list[str]:
     """The arguments with every path option's value, and every test path that exists relative to
-    ``cwd``, made absolute."""
+    ``cwd``, made absolute; other option values are left as they are."""
+    value_options = PYTEST_VALUE_OPTIONS | _plugin_value_options()
     result: list[str] = []
-    expects_path = False
+    pending: str | None = None  # the option whose value comes next
     for arg in args:
-        if expects_path:
-            result.append(_absolute(arg, cwd))
-            expects_path = False
-        elif arg in PATH_OPTIONS:
+        if pending is not None:
+            result.append(_absolute(arg, cwd) if pending in PATH_OPTIONS else arg)
+            pending = None
+        elif arg in PATH_OPTIONS or arg in value_options:
             result.append(arg)
-            expects_path = True
+            pending = arg
         elif arg.startswith("--") and "=" in arg and arg.split("=", 1)[0] in PATH_OPTIONS:
             name, value = arg.split("=", 1)
             result.append(f"{name}={_absolute(value, cwd)}")

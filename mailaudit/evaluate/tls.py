@@ -492,7 +492,11 @@ def observe_legacy(server: str, scans: Iterable[TlsScan]) -> LegacyTlsObservatio
     by_port: list[tuple[int, frozenset[str]]] = []
     unobserved: list[str] = []
     for scan in scans:
-        blocked = check_inputs(scan, "TLS-NO-SSL") or check_inputs(scan, "TLS-NO-LEGACY-TLS")
+        try:
+            blocked = check_inputs(scan, "TLS-NO-SSL") or check_inputs(scan, "TLS-NO-LEGACY-TLS")
+        except CannotJudge as exc:
+            unobserved.append(str(exc))
+            continue
         if blocked:
             unobserved.append(blocked.message)
             continue

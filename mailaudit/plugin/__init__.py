@@ -10,6 +10,7 @@ underneath, told apart by type, never by text.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import re
 import signal
@@ -348,8 +349,19 @@ def _policy_leaves(item: pytest.Item, keys: tuple[str, ...]) -> list[dict[str, A
     audit = item.config.stash.get(CONFIG_KEY, None)
     if audit is None:
         return []
-    return [{"key": key, "value": audit.policy.value_of(key), "source": audit.policy.source_of(key)}
+    return [{"key": key, "value": _plain(audit.policy.value_of(key)), "source": audit.policy.source_of(key)}
             for key in keys]
+
+
+def _plain(value: Any) -> Any:
+    """A policy value as JSON data (records such as IDS rule limits become mappings)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (tuple, list)):
+        return [_plain(v) for v in value]
+    return value
 
 
 def _add_html_extras(item: pytest.Item, report: pytest.TestReport, state: TestState) -> None:

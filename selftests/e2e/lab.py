@@ -62,7 +62,7 @@ def run_suite(args: list[str], env: dict[str, str] | None = None, timeout: int =
     """Run the suite with ``args`` (through lab/audit PROFILE when given), writing into a temp dir."""
     out = Path(tempfile.mkdtemp(prefix="mailaudit-e2e-"))
     html, results = out / "report.html", out / "results.json"
-    command = [str(AUDIT), via_lab_audit] if via_lab_audit else [str(REPO / ".venv/bin/python"), "-m", "pytest"]
+    command = [str(AUDIT), via_lab_audit] if via_lab_audit else [str(REPO / ".venv/bin/python"), "-m", "mailaudit"]
     command += [*args, f"--html={html}", f"--results-json={results}", f"--junitxml={out / 'junit.xml'}",
                 "-p", "no:cacheprovider", "-q"]
     proc = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)

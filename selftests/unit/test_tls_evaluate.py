@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from mailaudit.errors import CannotJudge
 from mailaudit.evaluate.tls import (
     check_inputs,
     describe,
@@ -99,8 +100,9 @@ def test_starttls_offered_both_ways():
 
 def test_starttls_timeout_is_error_and_implicit_port_is_skipped():
     """A silent port is an error for STARTTLS too; an implicit-TLS port has no STARTTLS verdict."""
-    timeout = evaluate_starttls_offered(scan(state=PortState.DIALOGUE_FAILED, detail="no greeting within 5 s"))
-    assert timeout.outcome is Outcome.ERROR and "no greeting within 5 s" in timeout.message
+    timeout = _cannot_judge(evaluate_starttls_offered, scan(state=PortState.DIALOGUE_FAILED,
+                                                           detail="no greeting within 5 s"))
+    assert "no greeting within 5 s" in str(timeout)
     assert evaluate_starttls_offered(scan(port=465, starttls=None)).outcome is Outcome.SKIPPED
 
 
@@ -181,9 +183,8 @@ def test_cert_trust_both_ways():
 def test_cert_trust_without_store_is_error():
     """No trust store to validate against is an error, never a pass."""
     unknown = scan(certificates=(cert(trust=TrustResult(None, "system", "no system trust store found")),))
-    blocked = check_inputs(unknown, "TLS-CERT-TRUST")
-    assert blocked is not None and blocked.outcome is Outcome.ERROR
-    assert evaluate_cert_trust(unknown).outcome is Outcome.ERROR
+    _cannot_judge(check_inputs, unknown, "TLS-CERT-TRUST")
+    _cannot_judge(evaluate_cert_trust, unknown)
 
 
 def test_cert_hostname_both_ways():
@@ -253,31 +254,31 @@ def test_a_failed_scan_command_errors_only_its_requirements():
     """tls_1_0_cipher_suites failing makes TLS 1.0 (and the suite check) errors, not TLS 1.1 or the certificate."""
     broken = replace(scan(versions=tuple(v for v in scan().versions if v.version != "TLSv1.0")),
                      errors=(("tls_1_0_cipher_suites", "CONNECTIVITY_ISSUE: TlsHandshakeTimedOut"),))
-    tls10 = evaluate_legacy_version(broken, "TLSv1.0")
-    assert tls10.outcome is Outcome.ERROR and "tls_1_0_cipher_suites" in tls10.message
-    assert evaluate_weak_ciphers(broken, POLICY).outcome is Outcome.ERROR
+    tls10 = _cannot_judge(evaluate_legacy_version, broken, "TLSv1.0")
+    assert "tls_1_0_cipher_suites" in str(tls10)
+    _cannot_judge(evaluate_weak_ciphers, broken, POLICY)
     assert evaluate_legacy_version(broken, "TLSv1.1").passed
     assert evaluate_cert_trust(broken).passed
     assert evaluate_modern(broken, POLICY).passed
     assert evaluate_vulnerabilities(broken).passed  # fallback SCSV supported: legacy versions do not matter
     no_scsv = replace(broken, vulnerabilities=replace(broken.vulnerabilities, fallback_scsv=False))
-    assert evaluate_vulnerabilities(no_scsv).outcome is Outcome.ERROR  # is TLS 1.0 on? cannot tell
+    _cannot_judge(evaluate_vulnerabilities, no_scsv)  # is TLS 1.0 on? cannot tell
 
 
 def test_certificate_command_error_errors_the_certificate_requirements():
     """certificate_info failing makes every TLS-CERT-* an error."""
     broken = scan(certificates=(), errors=(("certificate_info", "BUG_IN_SSLYZE: ValueError"),))
     for evaluate in (evaluate_cert_trust, evaluate_cert_hostname):
-        assert evaluate(broken).outcome is Outcome.ERROR
+        _cannot_judge(evaluate, broken)
     for evaluate in (evaluate_cert_expiry, evaluate_cert_key):
-        assert evaluate(broken, POLICY).outcome is Outcome.ERROR
+        _cannot_judge(evaluate, broken, POLICY)
     assert evaluate_no_ssl(broken).passed
 
 
 def test_all_timeouts_is_not_a_refusal():
     """A version whose every handshake timed out is an error, not 'refused'."""
     undecided = tuple(replace(v, undecided=True) if v.version == "TLSv1.0" else v for v in scan().versions)
-    assert evaluate_legacy_version(scan(versions=undecided), "TLSv1.0").outcome is Outcome.ERROR
+    _cannot_judge(evaluate_legacy_version, scan(versions=undecided), "TLSv1.0")
     assert evaluate_legacy_version(scan(versions=undecided), "TLSv1.1").passed
 
 
@@ -290,18 +291,19 @@ def test_all_timeouts_is_not_a_refusal():
 def test_unscannable_port_is_error_for_every_scan_requirement(state, detail):
     """A port that could not be scanned is one clear error line per requirement, never a pass."""
     bad = scan(state=state, detail=detail, versions=(), certificates=(), vulnerabilities=VulnerabilityResults())
-    results = [evaluate_no_ssl(bad), evaluate_legacy_version(bad, "TLSv1.0"), evaluate_modern(bad, POLICY),
-               evaluate_weak_ciphers(bad, POLICY), evaluate_cert_trust(bad), evaluate_cert_hostname(bad),
-               evaluate_cert_expiry(bad, POLICY), evaluate_cert_key(bad, POLICY), evaluate_vulnerabilities(bad)]
-    for result in results:
-        assert result.outcome is Outcome.ERROR
-        assert detail in result.message and "\n" not in result.message
+    calls = [(evaluate_no_ssl, bad), (evaluate_legacy_version, bad, "TLSv1.0"), (evaluate_modern, bad, POLICY),
+             (evaluate_weak_ciphers, bad, POLICY), (evaluate_cert_trust, bad), (evaluate_cert_hostname, bad),
+             (evaluate_cert_expiry, bad, POLICY), (evaluate_cert_key, bad, POLICY), (evaluate_vulnerabilities, bad)]
+    for function, *args in calls:
+        error = _cannot_judge(function, *args)
+        assert detail in str(error) and "\n" not in str(error)
+        assert "port 25" in error.evidence  # the scan summary travels with the error
 
 
 def test_scan_error_after_good_preflight_is_error():
     """sslyze failing on a port that answered the pre-flight is an error for the scan requirements."""
     bad = scan(scan_error="the sslyze scan did not finish within 600 s", versions=(), certificates=())
-    assert evaluate_no_ssl(bad).outcome is Outcome.ERROR
+    _cannot_judge(evaluate_no_ssl, bad)
     assert evaluate_starttls_offered(bad).passed  # the pre-flight proved STARTTLS works
 
 
@@ -334,3 +336,10 @@ def test_legacy_observation_unions_ports_and_lists_the_unobserved():
     assert len(observation.unobserved) == 2 and "speaks no TLS" in observation.transcript
     hardened = observe_legacy("mail.example.test", [scan(), scan(port=465, starttls=None)])
     assert hardened.accepted_versions == frozenset()
+
+
+def _cannot_judge(function, *args) -> CannotJudge:
+    """Call an evaluator that must refuse to judge; return the CannotJudge it raised."""
+    with pytest.raises(CannotJudge) as raised:
+        function(*args)
+    return raised.value
