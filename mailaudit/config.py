@@ -2,14 +2,31 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from mailaudit.errors import ConfigError, DnsError
 from mailaudit.policy import Policy, load_policy
+from mailaudit.redact import register_secret
 from mailaudit.resolver import DnsServer, is_ip, make_resolver, parse_dns_server, resolve_addresses
+from mailaudit.syntax import (
+    BadSyntax,
+    check_domain,
+    check_local_part,
+    check_mailbox,
+    check_port_list,
+    check_selector,
+    check_server,
+    check_text,
+    check_url,
+)
 from mailaudit.waivers import Waiver, load_waivers
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -44,6 +61,7 @@ class Options:
     dkim_selectors: tuple[str, ...] = ()
     outbound_ips: tuple[str, ...] = ()
     tls_ports: str | None = None
+    api_allow_http: bool = False  # --api-allow-http: plain http:// API URLs allowed (shown in the report)
 
 
 @dataclass(frozen=True)
@@ -75,41 +93,109 @@ class AuditConfig:
     @property
     def tls_ports(self) -> tuple[int, ...] | None:
         """Ports given by --tls-ports, or None for the policy's."""
-        if not self.options.tls_ports:
+        if self.options.tls_ports is None:
             return None
-        return tuple(int(p) for p in self.options.tls_ports.split(","))
+        return check_port_list(self.options.tls_ports)
 
 
 def build_config(options: Options, env: dict[str, str] | None = None) -> AuditConfig:
-    """Validate every option and resolve every server; raise ConfigError with one line."""
+    """Validate every option and resolve every server; raise ConfigError with one line.
+
+    Cheap checks come first (syntax of every value, files), then the policy and waivers, and
+    only then DNS (resolving each --server): a typo never costs a query."""
     env = dict(os.environ if env is None else env)
-    policy_path = Path(options.policy)
-    policy = load_policy(policy_path)
+    options = checked_options(options)
     dns_server = parse_dns_server(options.dns_server) if options.dns_server else None
     _check_files(options)
-    _check_ports(options.tls_ports)
-    _check_ips(options.outbound_ips)
+    smtp_password, api_user, api_password = _secrets(options, env)
+    policy_path = Path(options.policy)
+    policy = load_policy(policy_path)
+    waivers = load_waivers(Path(options.waivers)) if options.waivers else ()
     targets = _targets(options, dns_server, policy)
     return AuditConfig(
         targets=targets,
         policy=policy,
         policy_path=policy_path,
         dns_server=dns_server,
-        waivers=load_waivers(Path(options.waivers)) if options.waivers else (),
+        waivers=waivers,
         intrusive=options.intrusive,
         options=options,
         smtp_user=options.smtp_user,
-        smtp_password=env.get("MAILAUDIT_SMTP_PASSWORD") or None,
-        api_user=env.get("MAILAUDIT_API_USER") or None,
-        api_password=env.get("MAILAUDIT_API_PASSWORD") or None,
+        smtp_password=smtp_password,
+        api_user=api_user,
+        api_password=api_password,
     )
 
 
-def _targets(options: Options, dns_server: DnsServer | None, policy: Policy) -> tuple[Target, ...]:
+def checked_options(options: Options) -> Options:
+    """Check the syntax of every option value (no I/O); return them normalised (domains without a
+    final dot). Raise ConfigError with one line naming the option and the value."""
+    _check_counts(options)
+    for server in options.servers:
+        _check("--server", server, check_server)
+    for selector in options.dkim_selectors:
+        _check("--dkim-selector", selector, check_selector)
+    for ip in options.outbound_ips:
+        _check("--outbound-ip", ip, _check_ip)
+    for flag, value in (("--policy", options.policy), ("--waivers", options.waivers),
+                        ("--ca-file", options.ca_file), ("--dns-server", options.dns_server)):
+        if value is not None:
+            _check(flag, value, check_text)
+    if options.local_recipient is not None:
+        _check("--local-recipient", options.local_recipient, check_mailbox)
+    if options.smtp_user is not None:
+        _check("--smtp-user", options.smtp_user, check_mailbox if "@" in options.smtp_user else check_local_part)
+    if options.tls_ports is not None:
+        _check("--tls-ports", options.tls_ports, check_port_list)
+    schemes = ("https", "http") if options.api_allow_http else ("https",)
+    for url in options.api_urls:
+        _check("--api-url", url, lambda value: check_url(value, schemes))
+    relay = options.relay_recipient_domain
+    return dataclasses.replace(
+        options,
+        domains=tuple(_check("--domain", domain, check_domain) for domain in options.domains),
+        relay_recipient_domain=None if relay is None else _check("--relay-recipient-domain", relay, check_domain),
+    )
+
+
+def _check(flag: str, value: str, check: Callable[[str], T]) -> T:
+    """Run one syntax check; a BadSyntax becomes ``--flag 'value': reason``."""
+    try:
+        return check(value)
+    except BadSyntax as exc:
+        shown = repr(value[:60]) + ("…" if len(value) > 60 else "")
+        raise ConfigError(f"{flag} {shown}: {exc}") from None
+
+
+def _check_ip(value: str) -> str:
+    if not is_ip(value):
+        raise BadSyntax("not an IP address")
+    return value
+
+
+def _check_counts(options: Options) -> None:
     if options.domains and len(options.domains) not in (1, len(options.servers)):
         raise ConfigError("--domain: give one for all servers or one per --server, in order")
     if options.api_urls and len(options.api_urls) not in (1, len(options.servers)):
         raise ConfigError("--api-url: give one (may hold {server}) or one per --server, in order")
+
+
+def _secrets(options: Options, env: dict[str, str]) -> tuple[str | None, str | None, str | None]:
+    """The credentials from the environment, registered with the redactor (with their users, so
+    that every encoding of an AUTH argument is recognised)."""
+    smtp_password = env.get("MAILAUDIT_SMTP_PASSWORD") or None
+    api_user = env.get("MAILAUDIT_API_USER") or None
+    api_password = env.get("MAILAUDIT_API_PASSWORD") or None
+    if smtp_password and "\0" in smtp_password:
+        raise ConfigError("MAILAUDIT_SMTP_PASSWORD holds a NUL character (RFC 4616 forbids it in AUTH PLAIN)")
+    if smtp_password:
+        register_secret(smtp_password, user=options.smtp_user)
+    if api_password:
+        register_secret(api_password, user=api_user)
+    return smtp_password, api_user, api_password
+
+
+def _targets(options: Options, dns_server: DnsServer | None, policy: Policy) -> tuple[Target, ...]:
     resolver = make_resolver(dns_server, timeout_s=policy.smtp.connect_timeout_s)
     targets = []
     for index, host in enumerate(options.servers):
@@ -158,17 +244,3 @@ def _check_files(options: Options) -> None:
     for flag, name in (("--ca-file", options.ca_file), ("--waivers", options.waivers)):
         if name and not Path(name).is_file():
             raise ConfigError(f"{flag} {name}: no such file")
-
-
-def _check_ports(spec: str | None) -> None:
-    if not spec:
-        return
-    for part in spec.split(","):
-        if not part.strip().isdigit() or not 0 < int(part) < 65536:
-            raise ConfigError(f"--tls-ports {spec!r}: expected a comma list of port numbers")
-
-
-def _check_ips(ips: tuple[str, ...]) -> None:
-    for ip in ips:
-        if not is_ip(ip):
-            raise ConfigError(f"--outbound-ip {ip!r}: not an IP address")

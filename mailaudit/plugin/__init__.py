@@ -71,6 +71,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     add("--api-url", action="append", default=[], metavar="URL",
         help="SmarterMail web URL; one with an optional {server} placeholder, or one per --server")
     add("--api-insecure", action="store_true", help="do not verify the API's TLS certificate (shown in the report)")
+    add("--api-allow-http", action="store_true",
+        help="allow a plain http:// --api-url (credentials then cross the network in clear; shown in the report)")
     add("--ca-file", metavar="FILE", help="CA bundle to trust instead of the system's (TLS checks, API)")
     add("--smtp-user", metavar="USER", help="test account for SMTP AUTH (password: MAILAUDIT_SMTP_PASSWORD)")
     add("--local-recipient", metavar="ADDR", help="local recipient for spoofing checks (default postmaster@DOMAIN)")
@@ -96,6 +98,7 @@ def _options(config: pytest.Config) -> Options:
         intrusive=get("intrusive"),
         api_urls=tuple(get("api_url")),
         api_insecure=get("api_insecure"),
+        api_allow_http=get("api_allow_http"),
         ca_file=get("ca_file"),
         smtp_user=get("smtp_user"),
         local_recipient=get("local_recipient"),
@@ -161,6 +164,8 @@ def _add_environment(config: pytest.Config, audit: AuditConfig) -> None:
     meta["Intrusive probes"] = "on" if audit.intrusive else "off (use --intrusive)"
     if any(t.api_url for t in audit.targets):
         meta["API TLS verification"] = "OFF (--api-insecure)" if audit.options.api_insecure else "on"
+        if audit.options.api_allow_http:
+            meta["API plain HTTP"] = "allowed (--api-allow-http)"
     if audit.waivers:
         meta["Waivers"] = str(audit.options.waivers)
 

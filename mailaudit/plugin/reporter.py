@@ -27,6 +27,7 @@ from mailaudit.config import AuditConfig
 from mailaudit.errors import BudgetExceeded
 from mailaudit.evidence import EvidenceRef, EvidenceStore
 from mailaudit.results import Record, build_document, summary_line
+from mailaudit.waivers import review_waivers
 
 # Exit statuses (README "Exit codes"): pytest's own 2-5 keep their meaning.
 EXIT_COMPLIANT, EXIT_FINDINGS, EXIT_INTERNAL, EXIT_UNDECIDED = 0, 1, 3, 6
@@ -132,13 +133,21 @@ class Reporter:
             return
         for summary in (self.document or {}).get("servers", []):
             terminalreporter.write_line(f"mailaudit {summary_line(summary)}")
+        for kind, messages in self.document.get("waivers", {}).items():
+            for message in messages:
+                terminalreporter.write_line(f"mailaudit waiver {kind}: {message}")
         terminalreporter.write_line(f"mailaudit results: {self.paths.results_json}")
 
     # -- the results JSON -----------------------------------------------------------------------
     def _write(self, complete: bool, exit_status: int | None) -> None:
         self._last_write = time.monotonic()
-        self.document = build_document(self._run(exit_status, complete), list(self.records.values()),
+        records = list(self.records.values())
+        self.document = build_document(self._run(exit_status, complete), records,
                                        complete, [t.host for t in self.audit.targets])
+        if self.audit.waivers:
+            notes = review_waivers(self.audit.waivers, records, dt.date.today())
+            self.document["waivers"] = {kind: [n.message for n in notes if n.kind == kind]
+                                        for kind in ("expired", "unused")}
         path = self.paths.results_json
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.with_name(f".{path.name}.tmp")
@@ -165,6 +174,7 @@ class Reporter:
             "intrusive": audit.intrusive,
             "options": {
                 "api_insecure": options.api_insecure,
+                "api_allow_http": options.api_allow_http,
                 "ca_file": options.ca_file,
                 "waivers": options.waivers,
                 "smtp_user": options.smtp_user,
