@@ -18,7 +18,8 @@ def _nightly(folder, out) -> subprocess.CompletedProcess:
     """The nightly command of the README, run from ``folder``, every path absolute and space-separated
     (the form pytest mistakes for test paths), selecting one requirement to keep the run short."""
     command = [str(MAILAUDIT), "--server", "mail.hardened.test", "--dns-server", "127.0.0.54",
-               "--policy", str(REPO / "lab" / "dns" / "lab-policy.yaml"), "--ca-file", str(REPO / "lab" / "run" / "ca.pem"),
+               "--policy", str(REPO / "lab" / "dns" / "lab-policy.yaml"),
+               "--ca-file", str(REPO / "lab" / "run" / "ca.pem"),
                "--html", str(out / "report.html"), "--results-json", str(out / "report.json"),
                "-k", "test_domain_has_mx_records_reaching_the_server", "-p", "no:cacheprovider"]
     return subprocess.run(command, cwd=folder, capture_output=True, text=True, timeout=300,

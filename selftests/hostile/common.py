@@ -10,7 +10,7 @@ import socketserver
 import threading
 import urllib.parse
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,10 +41,8 @@ def tcp_listener(ip: str, handle: Callable[[socket.socket, Listener], None], por
     class Handler(socketserver.BaseRequestHandler):
         def handle(self) -> None:
             self.request.settimeout(120)
-            try:
+            with suppress(OSError):
                 handle(self.request, state)
-            except OSError:
-                pass
 
     socketserver.ThreadingTCPServer.allow_reuse_address = True
     server = socketserver.ThreadingTCPServer((ip, port), Handler)
