@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 from mailaudit.errors import ProtocolError
 from mailaudit.probes.relay import ChannelResult, VariantResult
-from mailaudit.verdict import Evaluation
+from mailaudit.probes.smtp import Reply
+from mailaudit.verdict import Evaluation, Outcome
 
 
 def evaluate_relay_variant(result: VariantResult) -> Evaluation:
@@ -14,17 +15,19 @@ def evaluate_relay_variant(result: VariantResult) -> Evaluation:
     v = result.variant
     name = f"relay variant {v.id} ({v.tries}): MAIL FROM:{v.mail_from} RCPT TO:{v.rcpt_to}"
     evidence = result.transcript
-    if result.error:
-        raise ProtocolError(f"{name}: dialogue broke off twice: {result.error}")
-    if result.mail is None:
-        return Evaluation.inconclusive_(f"{name}: no MAIL reply recorded", evidence, "SMTP transcript")
+    if result.error or result.mail is None:
+        raise ProtocolError(f"{name}: dialogue broke off twice: {result.error or 'no MAIL reply recorded'}",
+                            evidence=evidence, evidence_name="SMTP transcript")
     if result.mail.permanent:
         return Evaluation.passed_(f"{name}: MAIL refused with {result.mail.text}", evidence, "SMTP transcript")
     if not result.mail.positive:
         return Evaluation.inconclusive_(
-            f"{name}: MAIL answered {result.mail.text} (temporary; cannot decide)", evidence, "SMTP transcript")
+            f"{name}: MAIL answered {result.mail.text} ({_undecided(result.mail)}; cannot decide)", evidence,
+            "SMTP transcript")
     rcpt = result.rcpt
-    assert rcpt is not None
+    if rcpt is None:
+        raise ProtocolError(f"{name}: MAIL accepted but no RCPT reply recorded", evidence=evidence,
+                            evidence_name="SMTP transcript")
     if rcpt.positive:
         return Evaluation.failed_(
             f"{name}: RCPT accepted with {rcpt.text} — the server relays for an unauthenticated outsider",
@@ -32,7 +35,12 @@ def evaluate_relay_variant(result: VariantResult) -> Evaluation:
     if rcpt.permanent:
         return Evaluation.passed_(f"{name}: RCPT refused with {rcpt.text}", evidence, "SMTP transcript")
     return Evaluation.inconclusive_(
-        f"{name}: RCPT answered {rcpt.text} (temporary, e.g. greylisting; cannot decide)", evidence, "SMTP transcript")
+        f"{name}: RCPT answered {rcpt.text} ({_undecided(rcpt)}; cannot decide)", evidence, "SMTP transcript")
+
+
+def _undecided(reply: Reply) -> str:
+    """Why a reply that is neither 2xx nor 5xx decides nothing."""
+    return "temporary, e.g. greylisting" if reply.transient else "neither an acceptance nor a refusal"
 
 
 @dataclass(frozen=True)
@@ -45,16 +53,26 @@ class RelayObservation:
 
 
 def observe_relay(channels: list[ChannelResult]) -> RelayObservation:
-    """Summarise every channel: which channel/variant pairs relayed, were refused, or undecided."""
+    """Summarise every channel: which channel/variant pairs relayed, were refused, or undecided.
+
+    A variant whose dialogue broke off is left out when another one relayed (that alone proves
+    the relay); otherwise its error is raised, since "refused everywhere" cannot be concluded."""
     relayed, refused, undecided = [], [], []
+    errors: list[ProtocolError] = []
     for channel in channels:
         for vid, result in channel.results.items():
             key = f"{channel.channel.id}/{vid}"
-            outcome = evaluate_relay_variant(result)
-            if outcome.outcome.value == "failed":
+            try:
+                outcome = evaluate_relay_variant(result)
+            except ProtocolError as exc:
+                errors.append(exc)
+                continue
+            if outcome.outcome is Outcome.FAILED:
                 relayed.append(key)
             elif outcome.passed:
                 refused.append(key)
             else:
                 undecided.append(key)
+    if errors and not relayed:
+        raise errors[0]
     return RelayObservation(tuple(relayed), tuple(refused), tuple(undecided))

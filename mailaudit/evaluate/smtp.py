@@ -10,8 +10,9 @@ import ipaddress
 import re
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from mailaudit.errors import CannotJudge
 from mailaudit.probes.smtp import Reply
 from mailaudit.probes.smtp_checks import (
     AUTH_NOT_BLOCKED,
@@ -24,7 +25,7 @@ from mailaudit.probes.smtp_checks import (
     RepeatResult,
     VrfyResult,
 )
-from mailaudit.verdict import Evaluation, worst
+from mailaudit.verdict import Evaluation, combine
 
 TRANSCRIPT = "SMTP transcript"
 
@@ -238,8 +239,8 @@ def evaluate_auth_match(result: AuthMatchResult) -> Evaluation:
 
 
 def _combine(judged: list[Evaluation], summary_ok: str) -> Evaluation:
-    """``worst`` of several verdicts sharing one transcript (kept once)."""
-    combined = worst([Evaluation(e.outcome, e.message) for e in judged], summary_ok)
+    """``combine`` several verdicts sharing one transcript (kept once)."""
+    combined = combine([Evaluation(e.outcome, e.message) for e in judged], summary_ok)
     message = combined.message
     if combined.passed and judged:
         message = f"{summary_ok}: " + "; ".join(e.message for e in judged)
@@ -249,20 +250,30 @@ def _combine(judged: list[Evaluation], summary_ok: str) -> Evaluation:
 
 # -- VRFY and EXPN ------------------------------------------------------------------------------------------
 
-CONFIRMING_CODES = (250, 251)
+NOT_CONFIRMING_SUCCESS = 252  # RFC 5321 §3.5.3: "cannot VRFY user, but will accept message"
+
+
+def _confirms(reply: Reply) -> bool:
+    """A success other than 252 (250, 251, or any other 2xx) says the user exists."""
+    return reply.positive and reply.code != NOT_CONFIRMING_SUCCESS
 
 
 def evaluate_vrfy_expn(result: VrfyResult) -> Evaluation:
-    """VRFY and EXPN do not confirm users: 250/251 for a user fails, and so does a positive answer
-    for existing users next to a refusal for a nonexistent one (the difference confirms them)."""
+    """VRFY and EXPN do not confirm users: 250/251 (any 2xx but 252) for a user fails, and so does
+    a 252 for existing users next to a refusal for a nonexistent one (the difference confirms them).
+    A 3xx answer is none to VRFY or EXPN: the evaluator cannot judge it."""
     failures, undecided, seen = [], [], []
+    odd = next((q for q in result.queries if q.reply.intermediate), None)
+    if odd is not None:
+        raise CannotJudge(f"{odd.command} {odd.argument} answered {odd.reply.text[:120]}: a 3xx reply is no "
+                          f"answer to {odd.command} (RFC 5321 §4.3.2)", result.transcript, TRANSCRIPT)
     for command in ("VRFY", "EXPN"):
         queries = [q for q in result.queries if q.command == command]
         unknown = next((q for q in queries if not q.exists), None)
         for query in (q for q in queries if q.exists):
             said = f"{command} {query.argument} answered {query.reply.text[:120]}"
             seen.append(said)
-            if query.reply.code in CONFIRMING_CODES:
+            if _confirms(query.reply):
                 failures.append(f"{said} — confirms the user")
             elif query.reply.positive and unknown is not None and unknown.reply.permanent:
                 failures.append(f"{said} while {command} {unknown.argument} (nonexistent) answered "
@@ -278,44 +289,112 @@ def evaluate_vrfy_expn(result: VrfyResult) -> Evaluation:
 
 # -- intrusive: harvest and brute force ----------------------------------------------------------------------
 
-def _codes(replies: tuple[Reply, ...]) -> str:
+HARVEST_KEY = "smtp.harvest_attempts"
+BRUTEFORCE_KEY = "smtp.bruteforce_attempts"
+
+
+def _codes(replies: tuple[Reply, ...] | list[Reply]) -> str:
     counts = Counter(r.code for r in replies)
     return ", ".join(f"{n}×{code}" for code, n in sorted(counts.items()))
 
 
+def _cited(evaluation: Evaluation, key: str) -> Evaluation:
+    """The evaluation with the policy leaf whose threshold decided it."""
+    return replace(evaluation, policy_keys=(key,))
+
+
 def evaluate_harvest(result: RepeatResult) -> Evaluation:
-    """After at most ``limit`` unknown recipients in a session the server drops it or answers 421."""
+    """After at most ``limit`` unknown recipients in a session the server drops it or answers 421.
+
+    Judged against a control: MAIL FROM:<> and RCPT TO a recipient that exists must be accepted
+    first, else nothing can be concluded. Only refusals (5xx) show the server judging unknown
+    recipients: one accepted (2xx, whatever its text says) is an acceptance, and 4xx everywhere
+    (greylisting) decides nothing."""
+    return _cited(_judge_harvest(result), HARVEST_KEY)
+
+
+def _judge_harvest(result: RepeatResult) -> Evaluation:
+    where, evidence = result.channel, result.transcript
     if result.prelude is not None and not result.prelude.positive:
         return Evaluation.inconclusive_(
-            f"MAIL FROM:<> answered {result.prelude.text[:120]}: cannot try recipients", result.transcript, TRANSCRIPT)
+            f"{where}: MAIL FROM:<> answered {result.prelude.text[:120]}: cannot try recipients", evidence, TRANSCRIPT)
+    control = result.control
+    if control is None or not control.positive:
+        how = (f"the connection ended ({result.control_cut})" if result.control_cut
+               else f"it answered {control.text[:120]}" if control is not None else "it was not tried")
+        return Evaluation.inconclusive_(
+            f"{where}: the control RCPT TO:<{result.control_address}> (a recipient that exists) was not accepted: "
+            f"{how}; without it a cut-off cannot be told apart from a server that refuses or drops every "
+            "recipient", evidence, TRANSCRIPT)
     answered = [r for r in result.replies if r.code != 421]
-    if result.cut is not None and len(answered) <= result.limit:
-        return Evaluation.passed_(
-            f"{result.channel}: the session was cut off after {len(answered)} unknown recipients ({result.cut}); "
-            f"policy: at most {result.limit}", result.transcript, TRANSCRIPT)
-    return Evaluation.failed_(
-        f"{result.channel}: {len(answered)} unknown recipients answered in one session ({_codes(result.replies)}) "
-        f"without 421 or disconnect — expected a cut-off after at most {result.limit}", result.transcript, TRANSCRIPT)
+    refused = [r for r in answered if r.permanent]
+    accepted = [r for r in answered if r.positive]
+    codes = _codes(result.replies) or "none"
+    seen = f"{len(answered)} unknown recipients answered ({codes})"
+    unchecked = f"{len(answered)} unknown recipients answered in one session ({codes}) without 421 or disconnect"
+    limit = f"policy: at most {result.limit}"
+    cut_in_time = result.cut is not None and len(answered) <= result.limit
+    if accepted:
+        taken = f"{len(accepted)} of them were accepted with 2xx (e.g. {accepted[0].text[:100]})"
+        if cut_in_time:
+            return Evaluation.inconclusive_(
+                f"{where}: the session was cut off after {seen} ({result.cut}), but {taken}: a 2xx is an "
+                f"acceptance whatever its text says, so the cut-off cannot be credited to a harvest defence; "
+                f"{limit}", evidence, TRANSCRIPT)
+        return Evaluation.failed_(f"{where}: {unchecked}, and {taken} — expected a cut-off after at most "
+                                  f"{result.limit}", evidence, TRANSCRIPT)
+    if cut_in_time and refused:
+        return Evaluation.passed_(f"{where}: the session was cut off after {seen} ({result.cut}); {limit}",
+                                  evidence, TRANSCRIPT)
+    if cut_in_time:
+        return Evaluation.inconclusive_(
+            f"{where}: the session was cut off after {seen} ({result.cut}) before any unknown recipient was "
+            f"refused (5xx): cannot tell a harvest defence from a server that stops every session; {limit}",
+            evidence, TRANSCRIPT)
+    if len(refused) > result.limit:
+        return Evaluation.failed_(f"{where}: {unchecked} — expected a cut-off after at most {result.limit}",
+                                  evidence, TRANSCRIPT)
+    return Evaluation.inconclusive_(
+        f"{where}: {seen} without a cut-off, but only {len(refused)} were refused (5xx); temporary answers "
+        f"(4xx, e.g. greylisting) reveal nothing and decide nothing; {limit}", evidence, TRANSCRIPT)
 
 
 def evaluate_bruteforce(result: RepeatResult) -> Evaluation:
-    """After at most ``limit`` failed AUTH attempts further attempts are blocked."""
-    user = result.subject
+    """After at most ``limit`` failed AUTH attempts further attempts are blocked.
+
+    A block counts only after the server has rejected at least one wrong password (535): a server
+    that refuses AUTH from the start shows no defence, and a 3xx is no verdict on a password."""
+    return _cited(_judge_bruteforce(result), BRUTEFORCE_KEY)
+
+
+def _judge_bruteforce(result: RepeatResult) -> Evaluation:
+    user, where, evidence = result.subject, result.channel, result.transcript
+    note = f" ({result.note})" if result.note else ""
     accepted = [r for r in result.replies if r.positive]
     if accepted:
-        return Evaluation.failed_(f"{result.channel}: a random wrong password for {user} was accepted "
-                                  f"({accepted[0].text[:120]})", result.transcript, TRANSCRIPT)
+        return Evaluation.failed_(f"{where}: a random wrong password for {user}{note} was accepted "
+                                  f"({accepted[0].text[:120]})", evidence, TRANSCRIPT)
+    odd = next((r for r in result.replies if r.intermediate), None)
+    if odd is not None:
+        return Evaluation.inconclusive_(
+            f"{where}: AUTH PLAIN with a wrong password for {user}{note} was answered {odd.text[:120]}, which is "
+            "no verdict on the password (RFC 4954 §4 expects 235 or 535 to an initial response)", evidence, TRANSCRIPT)
     tried = [r for r in result.replies if r.code in AUTH_NOT_BLOCKED]
+    rejected = [r for r in tried if r.code == 535]
     if result.cut is not None and len(tried) <= result.limit:
-        return Evaluation.passed_(
-            f"{result.channel}: blocked after {len(tried)} failed AUTH attempts for {user} ({result.cut}); "
-            f"policy: at most {result.limit}", result.transcript, TRANSCRIPT)
+        if rejected:
+            return Evaluation.passed_(
+                f"{where}: blocked after {len(tried)} failed AUTH attempts for {user}{note} ({result.cut}); "
+                f"policy: at most {result.limit}", evidence, TRANSCRIPT)
+        return Evaluation.inconclusive_(
+            f"{where}: AUTH for {user}{note} was stopped ({result.cut}) before any wrong password was rejected "
+            "with 535: cannot tell a block from AUTH being unavailable", evidence, TRANSCRIPT)
     if any(r.code != 535 for r in tried):
         return Evaluation.inconclusive_(
-            f"{result.channel}: {len(tried)} wrong passwords for {user} were answered {_codes(result.replies)} "
+            f"{where}: {len(tried)} wrong passwords for {user}{note} were answered {_codes(result.replies)} "
             "without a block; 454 means the server's authentication backend failed, so those attempts were "
-            "not decided", result.transcript, TRANSCRIPT)
+            "not decided", evidence, TRANSCRIPT)
     return Evaluation.failed_(
-        f"{result.channel}: {len(tried)} wrong passwords for {user} were each answered 535 "
+        f"{where}: {len(tried)} wrong passwords for {user}{note} were each answered 535 "
         f"({_codes(result.replies)}), never blocked — expected a block after at most {result.limit}",
-        result.transcript, TRANSCRIPT)
+        evidence, TRANSCRIPT)

@@ -8,10 +8,11 @@ a fresh connection is opened after a few refusals so the server's error throttli
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from mailaudit.errors import ConnectError, ProtocolError
-from mailaudit.probes.smtp import Reply, SmtpSession, offers
+from mailaudit.budget import Deadline
+from mailaudit.errors import PortClosed, ProtocolError
+from mailaudit.probes.smtp import ConnectionSlots, Reply, SmtpSession, offers
 
 PROBE_LOCAL_PART = "relaytest"
 
@@ -97,11 +98,19 @@ def relay_variants(domain: str, server_name: str, server_ip: str, external_domai
 
 @dataclass(frozen=True)
 class SessionSettings:
-    """Timeouts and politeness limits for one server."""
+    """Timeouts and politeness limits for one server: the dialogue's deadline (the SMTP family's
+    per-server budget) and the server's connection slots."""
 
     connect_timeout: float
     command_timeout: float
     refusals_per_session: int = 6
+    deadline: Deadline = field(default_factory=Deadline.never)
+    slots: ConnectionSlots | None = None
+
+    def session(self, ip: str, port: int, server_name: str, implicit_tls: bool = False) -> SmtpSession:
+        """A new, unconnected session with these settings."""
+        return SmtpSession(ip, port, server_name, self.connect_timeout, self.command_timeout,
+                           implicit_tls=implicit_tls, deadline=self.deadline, slots=self.slots)
 
 
 def open_session(
@@ -109,12 +118,12 @@ def open_session(
 ) -> tuple[SmtpSession, str | None]:
     """Connect, greet, EHLO and (for ``starttls``) upgrade. Returns the session and, if the
     channel cannot be used as asked (STARTTLS not offered or refused), the reason."""
-    session = SmtpSession(ip, channel.port, server_name, settings.connect_timeout,
-                          settings.command_timeout, implicit_tls=channel.mode == "tls")
+    session = settings.session(ip, channel.port, server_name, implicit_tls=channel.mode == "tls")
     greeting = session.connect()
     if greeting.code != 220:
         session.close()
-        raise ProtocolError(f"{session.where}: greeting {greeting.text[:100]} instead of 220")
+        raise ProtocolError(f"{session.where}: greeting {greeting.text[:100]} instead of 220",
+                            evidence=str(session.transcript), evidence_name="SMTP transcript")
     ehlo = session.ehlo()
     if channel.mode != "starttls":
         return session, None
@@ -174,10 +183,10 @@ def _reopen(ip: str, server_name: str, channel: Channel, settings: SessionSettin
     """A fresh session; a refused port is a reason to skip unless it must be open."""
     try:
         return open_session(ip, server_name, channel, settings)
-    except ConnectError as exc:
-        if "refused" in str(exc) and not closed_is_error:
-            return SmtpSession(ip, channel.port, server_name, 0, 0), f"port {channel.port} closed (connection refused)"
-        raise
+    except PortClosed:
+        if closed_is_error:
+            raise
+        return SmtpSession(ip, channel.port, server_name, 0, 0), f"port {channel.port} closed (connection refused)"
 
 
 def _closing(result: VariantResult) -> bool:

@@ -3,23 +3,65 @@
 This is protocol work done by hand (not smtplib) so that every reply, including multi-line and
 malformed ones, lands in the transcript exactly as the server sent it, and so that the client can
 refuse to ever send DATA.
+
+The reply parser is strict (RFC 5321 §4.2): a reply line is a code of three digits (first 2-5,
+second 0-5) followed by a space, a hyphen (more lines follow) or the line end; every line of one
+reply carries the same code; a reply is bounded in lines and bytes, and a line must end within a
+byte bound. Anything else is a ProtocolError that ends the session, so the rest of a malformed or
+oversized reply is never read as the answer to the next command.
+
+Every blocking step takes its timeout from the dialogue's ``Deadline`` too (the SMTP family's
+per-server budget), and every connection holds one of the server's ``ConnectionSlots``.
 """
 
 from __future__ import annotations
 
 import base64
 import contextlib
+import re
 import socket
 import ssl
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from mailaudit.errors import ConnectError, ProbeError, ProtocolError, ProtocolTimeout
+from mailaudit.budget import Deadline
+from mailaudit.errors import (
+    BudgetExceeded,
+    ConnectError,
+    PortClosed,
+    ProbeError,
+    ProtocolError,
+    ProtocolTimeout,
+)
 
-FORBIDDEN_COMMANDS = ("DATA", "BDAT")  # the suite never delivers a message
-MAX_REPLY_LINES = 100
+# The suite never delivers a message: DATA and BDAT (RFC 3030) carry one, BURL (RFC 4468) fetches one.
+FORBIDDEN_COMMANDS = frozenset({"DATA", "BDAT", "BURL"})
+# RFC 5321 §4.5.3.1.5: a reply line is at most 512 octets with its CRLF. Real servers exceed that a
+# little (long greetings, EHLO keyword lists); 8 times the limit tolerates them and bounds memory.
 MAX_LINE_BYTES = 4096
+# RFC 5321 §4.2.1 sets no line count; the longest real replies (EHLO) hold 10-30 lines. 100 lines
+# or 64 KiB is generous for any real reply and stops a server that floods (10,000-line greetings).
+MAX_REPLY_LINES = 100
+MAX_REPLY_BYTES = 64 * 1024
 EHLO_NAME = "mailaudit.invalid"  # RFC 2606 §2: says who we are without claiming a real host
+QUIT_WAIT_S = 5.0  # how long close() waits for the QUIT reply (it decides nothing)
+CONNECTIONS_KEY = "smtp.max_connections_per_server"
+DEADLINE_KEY = "smtp.server_deadline_s"
+REDACTED = "[redacted]"
+
+# RFC 5321 §4.2: Reply-code = %x32-35 %x30-35 %x30-39, then SP textstring, "-" textstring, or CRLF.
+_REPLY_LINE = re.compile(rb"([2-5][0-5][0-9])([ -]|$)")
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+_BASE64_RUN = re.compile(r"[A-Za-z0-9+/=]{12,}")
+_FORBIDDEN_IN_LINE = ("\r", "\n", "\0")
+_SLACK_S = 0.05  # a socket timeout this close to the deadline was cut by the deadline
+
+
+class PeerClosed(ProtocolError):
+    """The server closed the connection (or it broke) in the middle of a dialogue: a way for a
+    server to stop a client, unlike a malformed reply (a plain ProtocolError)."""
 
 
 @dataclass(frozen=True)
@@ -38,6 +80,11 @@ class Reply:
     def positive(self) -> bool:
         """2xx: the command was accepted."""
         return 200 <= self.code < 300
+
+    @property
+    def intermediate(self) -> bool:
+        """3xx: the server waits for more (334 in AUTH, 354 after DATA)."""
+        return 300 <= self.code < 400
 
     @property
     def transient(self) -> bool:
@@ -68,8 +115,88 @@ class Transcript:
         return "\n".join(self.lines)
 
 
+class ConnectionSlots:
+    """At most ``limit`` connections to one server open at once (``smtp.max_connections_per_server``).
+
+    Every ``SmtpSession`` holds one slot from its TCP connect until it drops the connection. The
+    SMTP probes run one dialogue at a time, so they use one slot; ``peak`` records the most ever
+    held at once, so a self-test can prove the bound."""
+
+    def __init__(self, limit: int, server: str) -> None:
+        if limit < 1:
+            raise ValueError(f"{CONNECTIONS_KEY} must be at least 1, not {limit}")
+        self.limit, self.server = limit, server
+        self._free = threading.BoundedSemaphore(limit)
+        self._lock = threading.Lock()
+        self.open = 0
+        self.peak = 0
+
+    def acquire(self, timeout: float) -> bool:
+        """Take a slot, waiting at most ``timeout`` seconds; False when none became free."""
+        if not self._free.acquire(timeout=max(0.0, timeout)):
+            return False
+        with self._lock:
+            self.open += 1
+            self.peak = max(self.peak, self.open)
+        return True
+
+    def release(self) -> None:
+        """Give a slot back."""
+        with self._lock:
+            self.open -= 1
+        self._free.release()
+
+
+@dataclass
+class ServerBudget:
+    """The SMTP family's bounds for one server: the time all its dialogues may take together
+    (``smtp.server_deadline_s``) and its connection slots.
+
+    Only time spent inside SMTP dialogues counts (tests of other families may run in between);
+    dialogues that ran at the same time would each count in full, which only errs on the safe side."""
+
+    server: str
+    seconds: float
+    slots: ConnectionSlots
+    spent: float = 0.0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @contextlib.contextmanager
+    def dialogue(self) -> Iterator[Deadline]:
+        """The deadline of one dialogue: the start plus what is left of the budget."""
+        started = time.monotonic()
+        with self._lock:
+            left = self.seconds - self.spent
+        try:
+            yield Deadline(started + left, f"SMTP dialogues with {self.server}", self.seconds, DEADLINE_KEY)
+        finally:
+            with self._lock:
+                self.spent += time.monotonic() - started
+
+
+def check_command_line(line: str) -> None:
+    """Refuse a command line the suite must never write: one holding CR, LF or NUL (it would
+    smuggle a second command, such as DATA, behind the first) or one starting a message transfer.
+    Raises ValueError: such a line is a bug of the suite, not of the server."""
+    bad = next((c for c in _FORBIDDEN_IN_LINE if c in line), None)
+    if bad is not None:
+        raise ValueError(f"mailaudit refuses to send an SMTP line containing {bad!r}: {line[:60]!r}")
+    words = line.split()
+    verb = words[0].upper() if words else ""
+    if verb in FORBIDDEN_COMMANDS:
+        raise ValueError(f"mailaudit never sends {verb}")
+
+
+def printable(text: str) -> str:
+    """Server text safe for one transcript line: control characters shown as ``\\xNN``."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
 class SmtpSession:
-    """One SMTP connection to ``ip:port``; use as a context manager (QUIT and close on exit)."""
+    """One SMTP connection to ``ip:port``; use as a context manager (QUIT and close on exit).
+
+    ``deadline`` bounds every blocking step (BudgetExceeded once it has passed); ``slots``, when
+    given, is taken on connect and given back when the connection is dropped."""
 
     def __init__(
         self,
@@ -79,31 +206,67 @@ class SmtpSession:
         connect_timeout: float,
         command_timeout: float,
         implicit_tls: bool = False,
+        deadline: Deadline | None = None,
+        slots: ConnectionSlots | None = None,
     ) -> None:
         self.ip, self.port, self.server_name = ip, port, server_name
         self.connect_timeout, self.command_timeout = connect_timeout, command_timeout
         self.implicit_tls = implicit_tls
+        self.deadline = deadline or Deadline.never()
+        self.slots = slots
         self.transcript = Transcript()
         self.tls_version: str | None = None
         self._sock: socket.socket | None = None
+        self._holds_slot = False
         self._buffer = b""
+        self._secrets: list[str] = []
 
     @property
     def where(self) -> str:
         """``ip:port`` for messages."""
         return f"{self.ip}:{self.port}"
 
+    # -- failures --------------------------------------------------------------------------------
+    def _fail(self, kind: type[ProbeError], message: str) -> ProbeError:
+        """Drop the connection and build the error, with the transcript so far as evidence."""
+        self._drop()
+        return kind(f"{self.where}: {message}", evidence=str(self.transcript),
+                    evidence_name="SMTP transcript (up to the error)")
+
+    def _over_budget(self, waiting_for: str) -> ProbeError:
+        d = self.deadline
+        key = f" (policy {d.policy_key})" if d.policy_key else ""
+        started = self._sock is not None or self._holds_slot
+        when = f"while waiting for {waiting_for}" if started else "before connecting"
+        return self._fail(BudgetExceeded, f"{d.what}: deadline of {d.seconds:g} s reached {when}{key}")
+
+    def _deadline_cut(self) -> bool:
+        """After a timeout: was the wait cut short by the deadline (rather than the step's own timeout)?"""
+        return self.deadline.remaining() <= _SLACK_S
+
+    def _step(self, wanted: float, waiting_for: str) -> float:
+        """The timeout of one blocking step: ``wanted``, cut to what the deadline leaves."""
+        left = self.deadline.remaining()
+        if left <= 0:
+            raise self._over_budget(waiting_for)
+        return max(0.001, min(wanted, left))
+
     # -- connection --------------------------------------------------------------------------
     def connect(self) -> Reply:
-        """Open the connection (TLS first on implicit-TLS ports) and read the greeting."""
+        """Open the connection (TLS first on implicit-TLS ports) and read the greeting.
+        A refused connection raises PortClosed; any other failure to connect ConnectError."""
+        self._take_slot()
         try:
-            sock = socket.create_connection((self.ip, self.port), timeout=self.connect_timeout)
-        except TimeoutError:
-            raise ConnectError(f"{self.where}: no TCP connection within {self.connect_timeout:g} s") from None
+            sock = socket.create_connection((self.ip, self.port),
+                                            timeout=self._step(self.connect_timeout, "the TCP connection"))
         except ConnectionRefusedError:
-            raise ConnectError(f"{self.where}: connection refused (port closed)") from None
+            raise self._fail(PortClosed, "connection refused (port closed)") from None
+        except TimeoutError:
+            if self._deadline_cut():
+                raise self._over_budget("the TCP connection") from None
+            raise self._fail(ConnectError, f"no TCP connection within {self.connect_timeout:g} s") from None
         except OSError as exc:
-            raise ConnectError(f"{self.where}: cannot connect ({exc.strerror or exc})") from None
+            raise self._fail(ConnectError, f"cannot connect ({exc.strerror or exc})") from None
         self._sock = sock
         self.transcript.add("*", f"connected to {self.where}")
         if self.implicit_tls:
@@ -113,6 +276,17 @@ class SmtpSession:
             self.transcript.add("*", "greeting is not 220")
         return greeting
 
+    def _take_slot(self) -> None:
+        if self.slots is None or self._holds_slot:
+            return
+        wait = self._step(self.connect_timeout, "a free connection slot")
+        if not self.slots.acquire(wait):
+            if self._deadline_cut():
+                raise self._over_budget("a free connection slot")
+            raise self._fail(BudgetExceeded, f"no free connection slot within {wait:g} s: {self.slots.limit} "
+                                              f"connection(s) to this server already open (policy {CONNECTIONS_KEY})")
+        self._holds_slot = True
+
     def __enter__(self) -> SmtpSession:
         return self
 
@@ -120,12 +294,14 @@ class SmtpSession:
         self.close()
 
     def close(self) -> None:
-        """Say QUIT if the connection still stands, then close it. Never raises."""
+        """Say QUIT if the connection still stands and time is left, then close it. Never raises."""
         if self._sock is None:
+            self._drop()
             return
         try:
-            self._send("QUIT")
-            self.read_reply(what="QUIT reply", timeout=min(self.command_timeout, 5))
+            if not self.deadline.expired:
+                self._send("QUIT")
+                self.read_reply(what="QUIT reply", timeout=min(self.command_timeout, QUIT_WAIT_S))
         except ProbeError:
             pass
         finally:
@@ -136,6 +312,9 @@ class SmtpSession:
             with contextlib.suppress(OSError):
                 self._sock.close()
         self._sock = None
+        if self._holds_slot and self.slots is not None:
+            self._holds_slot = False
+            self.slots.release()
 
     @property
     def connected(self) -> bool:
@@ -147,6 +326,10 @@ class SmtpSession:
         """Ask for STARTTLS and, on 220, do the handshake (certificates are judged elsewhere)."""
         reply = self.command("STARTTLS")
         if reply.code == 220:
+            if self._buffer:
+                # RFC 3207 §5: nothing sent before the handshake may be trusted afterwards.
+                self.transcript.add("*", f"discarded {len(self._buffer)} bytes the server sent after "
+                                         "its 220 to STARTTLS, before the TLS handshake")
             self._wrap_tls()
         return reply
 
@@ -172,10 +355,12 @@ class SmtpSession:
         context.verify_mode = ssl.CERT_NONE
         assert self._sock is not None
         try:
+            self._sock.settimeout(self._step(self.command_timeout, "the TLS handshake"))
             self._sock = context.wrap_socket(self._sock, server_hostname=self.server_name)
         except (ssl.SSLError, OSError) as exc:
-            self._drop()
-            raise ProtocolError(f"{self.where}: TLS handshake failed ({_short(exc)})") from None
+            if self._deadline_cut():
+                raise self._over_budget("the TLS handshake") from None
+            raise self._fail(ProtocolError, f"TLS handshake failed ({_short(exc)})") from None
         self._buffer = b""
         self.tls_version = self._sock.version()
         self.transcript.add("*", f"TLS established ({self.tls_version})")
@@ -187,70 +372,99 @@ class SmtpSession:
 
     def command(self, line: str, shown_as: str | None = None) -> Reply:
         """Send one command line and read its reply. ``shown_as`` replaces the line in the transcript."""
-        verb = line.split(" ", 1)[0].upper()
-        if verb in FORBIDDEN_COMMANDS:
-            raise ValueError(f"mailaudit never sends {verb}")
         self._send(line, shown_as)
         return self.read_reply(what=f"reply to {(shown_as or line).split(' ', 1)[0]}")
 
     def auth_plain(self, user: str, password: str) -> Reply:
-        """AUTH PLAIN with an initial response; the transcript shows no credential."""
+        """AUTH PLAIN with an initial response; neither the transcript nor any reply text (a server
+        may echo what it got) shows the credential."""
         token = base64.b64encode(f"\0{user}\0{password}".encode()).decode()
+        self._secrets.extend(s for s in (token, password) if len(s) >= 4)
         return self.command(f"AUTH PLAIN {token}", shown_as="AUTH PLAIN [redacted]")
 
     def _send(self, line: str, shown_as: str | None = None) -> None:
+        check_command_line(line)
+        data = line.encode("ascii", "strict") + b"\r\n"
         if self._sock is None:
-            raise ProtocolError(f"{self.where}: connection already closed")
+            raise self._fail(PeerClosed, "connection already closed")
         self.transcript.add("C:", shown_as or line)
+        verb = (shown_as or line).split(" ", 1)[0]
         try:
-            self._sock.settimeout(self.command_timeout)
-            self._sock.sendall(line.encode("ascii", "strict") + b"\r\n")
+            self._sock.settimeout(self._step(self.command_timeout, f"sending {verb}"))
+            self._sock.sendall(data)
         except (OSError, ssl.SSLError) as exc:
-            self._drop()
-            raise ProtocolError(f"{self.where}: connection lost while sending ({_short(exc)})") from None
+            if self._deadline_cut():
+                raise self._over_budget(f"sending {verb}") from None
+            raise self._fail(PeerClosed, f"connection lost while sending ({_short(exc)})") from None
 
+    # -- replies -------------------------------------------------------------------------------
     def read_reply(self, what: str = "reply", timeout: float | None = None) -> Reply:
-        """Read one (possibly multi-line) reply within the timeout."""
+        """Read one (possibly multi-line) reply within the timeout, strictly per RFC 5321 §4.2."""
         wait = self.command_timeout if timeout is None else timeout
-        deadline = time.monotonic() + wait
-        code, lines = None, []
+        until = time.monotonic() + wait
+        code: int | None = None
+        lines: list[str] = []
+        size = 0
         while True:
-            raw = self._read_line(deadline, what, wait)
-            self.transcript.add("S:", raw)
-            if len(raw) < 3 or not raw[:3].isdigit():
-                self._drop()
-                raise ProtocolError(f"{self.where}: not an SMTP reply in {what}: {raw[:80]!r}")
-            code = int(raw[:3])
-            lines.append(raw[4:])
-            if raw[3:4] != "-" or len(lines) >= MAX_REPLY_LINES:
+            raw = self._read_line(until, what, wait)
+            size += len(raw) + 2
+            text = printable(self._scrub(raw.decode("utf-8", "replace")))
+            self.transcript.add("S:", text)
+            match = _REPLY_LINE.match(raw)
+            if match is None:
+                raise self._fail(ProtocolError, f"not an SMTP reply line in {what} (RFC 5321 §4.2: three digits "
+                                                f"2xx-5xx, then space, hyphen or line end): {text[:80]!r}")
+            this = int(match.group(1))
+            if code is not None and this != code:
+                raise self._fail(ProtocolError, f"mixed reply codes {code} and {this} in one multi-line {what} "
+                                                "(RFC 5321 §4.2.1: every line carries the same code)")
+            code = this
+            lines.append(text[4:])
+            if match.group(2) != b"-":
                 return Reply(code, tuple(lines))
+            if len(lines) >= MAX_REPLY_LINES or size > MAX_REPLY_BYTES:
+                raise self._fail(ProtocolError, f"{what} longer than {MAX_REPLY_LINES} lines or "
+                                                f"{MAX_REPLY_BYTES // 1024} KiB: not read further")
 
-    def _read_line(self, deadline: float, what: str, wait: float) -> str:
-        while b"\n" not in self._buffer:
-            if self._sock is None:
-                raise ProtocolError(f"{self.where}: connection closed before {what}")
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                self._drop()
-                raise ProtocolTimeout(f"{self.where}: no {what} within {wait:g} s")
-            try:
-                self._sock.settimeout(remaining)
-                chunk = self._sock.recv(MAX_LINE_BYTES)
-            except TimeoutError:
-                self._drop()
-                raise ProtocolTimeout(f"{self.where}: no {what} within {wait:g} s") from None
-            except (OSError, ssl.SSLError) as exc:
-                self._drop()
-                raise ProtocolError(f"{self.where}: connection lost before {what} ({_short(exc)})") from None
-            if not chunk:
-                self._drop()
-                raise ProtocolError(f"{self.where}: server closed the connection before {what}")
-            self._buffer += chunk
-            if len(self._buffer) > MAX_LINE_BYTES * 4 and b"\n" not in self._buffer:
-                self._drop()
-                raise ProtocolError(f"{self.where}: reply line too long in {what}")
-        raw, _, self._buffer = self._buffer.partition(b"\n")
-        return raw.rstrip(b"\r").decode("utf-8", "replace")
+    def _read_line(self, until: float, what: str, wait: float) -> bytes:
+        """One line without its CRLF (a bare LF is taken as the end too), at most MAX_LINE_BYTES."""
+        while True:
+            end = self._buffer.find(b"\n")
+            if end > MAX_LINE_BYTES or (end < 0 and len(self._buffer) > MAX_LINE_BYTES):
+                raise self._fail(ProtocolError, f"no line end within {MAX_LINE_BYTES} bytes in {what} "
+                                                "(RFC 5321 §4.5.3.1.5 allows 512)")
+            if end >= 0:
+                line, self._buffer = self._buffer[:end], self._buffer[end + 1:]
+                return line.removesuffix(b"\r")
+            self._receive(until, what, wait)
+
+    def _receive(self, until: float, what: str, wait: float) -> None:
+        if self._sock is None:
+            raise self._fail(PeerClosed, f"connection closed before {what}")
+        left = until - time.monotonic()
+        if left <= 0:
+            raise self._fail(ProtocolTimeout, f"no {what} within {wait:g} s")
+        try:
+            self._sock.settimeout(self._step(left, what))
+            chunk = self._sock.recv(MAX_LINE_BYTES)
+        except TimeoutError:
+            if self._deadline_cut():
+                raise self._over_budget(what) from None
+            raise self._fail(ProtocolTimeout, f"no {what} within {wait:g} s") from None
+        except (OSError, ssl.SSLError) as exc:
+            raise self._fail(PeerClosed, f"connection lost before {what} ({_short(exc)})") from None
+        if not chunk:
+            raise self._fail(PeerClosed, f"server closed the connection before {what}")
+        self._buffer += chunk
+
+    def _scrub(self, text: str) -> str:
+        """Server text without any credential this session sent (a server may echo it, whole or cut)."""
+        if not self._secrets:
+            return text
+        for secret in self._secrets:
+            text = text.replace(secret, REDACTED)
+        return _BASE64_RUN.sub(lambda m: REDACTED if any(m.group() in s for s in self._secrets) else m.group(),
+                               text)
 
 
 def capabilities(reply: Reply) -> frozenset[str]:

@@ -4,6 +4,7 @@ Each function opens its own session (greeting, EHLO, STARTTLS where asked) throu
 module's ``open_session``, runs one dialogue, says QUIT and returns a frozen result holding the
 replies and the transcript. A server that cannot be reached or never greets raises a ProbeError.
 DATA is never sent; AUTH lines are redacted in every transcript (``SmtpSession.auth_plain``).
+Every session takes its deadline and connection slot from the endpoint's ``SessionSettings``.
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ import dns.exception
 import dns.resolver
 import dns.reversename
 
-from mailaudit.errors import ConnectError, DnsError, ProbeError, ProtocolError
+from mailaudit.errors import DnsError, PortClosed, ProbeError, ProtocolError
 from mailaudit.probes.relay import Channel, SessionSettings, open_session
-from mailaudit.probes.smtp import Reply, SmtpSession, offers
+from mailaudit.probes.smtp import PeerClosed, Reply, SmtpSession, offers
 
 PROBE_PREFIX = "mailaudit"  # local parts start with it, so a postmaster recognises the audit in logs
 NULL_SENDER = "<>"
@@ -54,7 +55,8 @@ class Endpoint:
         """Connect, greet, EHLO and (mode ``starttls``) upgrade; a refused upgrade is a ProtocolError."""
         session, unavailable = open_session(self.ip, self.host, Channel(port, mode), self.settings)
         if unavailable:
-            raise ProtocolError(f"{session.where}: {unavailable}")
+            raise ProtocolError(f"{session.where}: {unavailable}", evidence=str(session.transcript),
+                                evidence_name="SMTP transcript")
         return session
 
 
@@ -100,18 +102,17 @@ class PortSnapshot:
 def probe_port(endpoint: Endpoint, port: int, implicit_tls: bool, closed_is_error: bool) -> PortSnapshot:
     """Greeting, EHLO, STARTTLS and EHLO again on one port. A closed port is ``unavailable``
     unless ``closed_is_error``; no greeting, a non-220 greeting or a failed handshake raise."""
-    s = endpoint.settings
-    session = SmtpSession(endpoint.ip, port, endpoint.host, s.connect_timeout, s.command_timeout,
-                          implicit_tls=implicit_tls)
+    session = endpoint.settings.session(endpoint.ip, port, endpoint.host, implicit_tls=implicit_tls)
     try:
         greeting = session.connect()
-    except ConnectError as exc:
-        if "refused" in str(exc) and not closed_is_error:
-            return PortSnapshot(port, implicit_tls, unavailable=f"port {port} closed (connection refused)")
-        raise
+    except PortClosed:
+        if closed_is_error:
+            raise
+        return PortSnapshot(port, implicit_tls, unavailable=f"port {port} closed (connection refused)")
     try:
         if greeting.code != 220:
-            raise ProtocolError(f"{session.where}: greeting {greeting.text[:100]} instead of 220")
+            raise ProtocolError(f"{session.where}: greeting {greeting.text[:100]} instead of 220",
+                                evidence=str(session.transcript), evidence_name="SMTP transcript")
         ehlo = session.ehlo()
         starttls = ehlo_tls = None
         if not implicit_tls and ehlo.positive and offers(ehlo, "STARTTLS"):
@@ -238,8 +239,8 @@ class AuthAttempt:
 
     @property
     def processed(self) -> bool:
-        """The server took the credential up (334, 2xx, 535) instead of refusing AUTH."""
-        return self.reply.code in AUTH_PROCESSED or self.reply.positive
+        """The server took the credential up (2xx, 3xx such as 334, or 535) instead of refusing AUTH."""
+        return self.reply.code in AUTH_PROCESSED or self.reply.positive or self.reply.intermediate
 
 
 def probe_auth_before_tls(endpoint: Endpoint, port: int, domain: str) -> AuthAttempt:
@@ -275,7 +276,8 @@ def probe_auth_match(endpoint: Endpoint, channel: Channel, user: str, password: 
         if auth.permanent:
             raise ProtocolError(
                 f"{session.where}: AUTH as {user} refused ({auth.text[:100]}): "
-                "check --smtp-user and MAILAUDIT_SMTP_PASSWORD")
+                "check --smtp-user and MAILAUDIT_SMTP_PASSWORD",
+                evidence=str(session.transcript), evidence_name="SMTP transcript")
         tried = tuple(try_envelope(session, *e) for e in envelopes) if auth.positive else ()
         return AuthMatchResult(channel.id, user, auth, tried, str(session.transcript))
     finally:
@@ -289,7 +291,10 @@ class RepeatResult:
     """A repeated attempt (unknown recipients, wrong passwords) until the server cut it off.
 
     ``replies`` holds every answer in order; ``cut`` says how the server stopped it (a 421 or
-    other blocking answer, or the connection closed), or is None when it never did."""
+    other blocking answer, or the connection closed), or is None when it never did. A harvest
+    first sends MAIL FROM:<> (``prelude``) and RCPT TO a recipient that exists (``control``,
+    ``control_address``; ``control_cut`` when the connection ended there). ``note`` says whom
+    the attempts were aimed at when that needs saying (a random user instead of a real one)."""
 
     channel: str
     subject: str  # the attacked user (brute force) or domain (harvest)
@@ -298,16 +303,21 @@ class RepeatResult:
     cut: str | None
     transcript: str
     prelude: Reply | None = None  # the MAIL FROM answer of a harvest
+    control: Reply | None = None  # the harvest's control recipient's answer
+    control_address: str = ""
+    control_cut: str | None = None
+    note: str = ""
 
 
 def _repeat(session: SmtpSession, attempts: int, send: Callable[[int], Reply],
             stops: Callable[[Reply], bool]) -> tuple[tuple[Reply, ...], str | None]:
-    """Send up to ``attempts`` times until a reply ``stops`` or the connection closes."""
+    """Send up to ``attempts`` times until a reply ``stops`` or the server closes the connection.
+    A malformed reply is no cut-off: its ProtocolError ends the probe as an error."""
     replies: list[Reply] = []
     for number in range(1, attempts + 1):
         try:
             reply = send(number)
-        except ProtocolError as exc:
+        except PeerClosed as exc:
             return tuple(replies), f"connection ended at attempt {number} ({exc})"
         replies.append(reply)
         if stops(reply):
@@ -315,17 +325,31 @@ def _repeat(session: SmtpSession, attempts: int, send: Callable[[int], Reply],
     return tuple(replies), None
 
 
-def probe_harvest(endpoint: Endpoint, port: int, domain: str, limit: int) -> RepeatResult:
-    """RCPT TO up to ``limit`` + 1 random unknown recipients in one session (MAIL FROM:<>)."""
+def probe_harvest(endpoint: Endpoint, port: int, domain: str, control: str, limit: int) -> RepeatResult:
+    """MAIL FROM:<>, RCPT TO the ``control`` recipient (an address that exists), then up to
+    ``limit`` + 1 random unknown recipients, in one session. Without an accepted control the
+    unknown recipients are not tried: a refusal could not be told from refusing everything."""
     session = endpoint.open(port, "plain")
     base = random_local_part("harvest")
+    channel = Channel(port, "plain").id
     try:
         mail = session.command(f"MAIL FROM:{NULL_SENDER}")
         if not mail.positive:
-            return RepeatResult(Channel(port, "plain").id, domain, limit, (), None, str(session.transcript), mail)
-        replies, cut = _repeat(session, limit + 1, lambda n: session.command(f"RCPT TO:<{base}-{n}@{domain}>"),
-                               lambda reply: reply.code == 421)
-        return RepeatResult(Channel(port, "plain").id, domain, limit, replies, cut, str(session.transcript), mail)
+            return RepeatResult(channel, domain, limit, (), None, str(session.transcript), mail,
+                                control_address=control)
+        try:
+            answer = session.command(f"RCPT TO:<{control}>")
+        except PeerClosed as exc:
+            return RepeatResult(channel, domain, limit, (), None, str(session.transcript), mail,
+                                control_address=control, control_cut=str(exc))
+        replies: tuple[Reply, ...] = ()
+        cut = None
+        if answer.positive:
+            replies, cut = _repeat(session, limit + 1,
+                                   lambda n: session.command(f"RCPT TO:<{base}-{n}@{domain}>"),
+                                   lambda reply: reply.code == 421)
+        return RepeatResult(channel, domain, limit, replies, cut, str(session.transcript), mail,
+                            control=answer, control_address=control)
     finally:
         session.close()
 
@@ -335,14 +359,17 @@ def probe_harvest(endpoint: Endpoint, port: int, domain: str, limit: int) -> Rep
 AUTH_NOT_BLOCKED = (535, 454)
 
 
-def probe_bruteforce(endpoint: Endpoint, channel: Channel, user: str, limit: int) -> RepeatResult:
+def probe_bruteforce(endpoint: Endpoint, channel: Channel, user: str, limit: int, note: str = "") -> RepeatResult:
     """AUTH PLAIN as ``user`` with up to ``limit`` + 1 random wrong passwords in one session.
-    Anything but 535/454 stops it: 421, 450 (rate limit), other refusals and a disconnect block."""
+    Anything but 535/454 stops it (421, 450 rate limits, other refusals, odd answers), and so does
+    a disconnect; the judge decides which of those is a block."""
     session = endpoint.open(channel.port, channel.mode)
     try:
         replies, cut = _repeat(session, limit + 1, lambda n: session.auth_plain(user, secrets.token_urlsafe(18)),
                                lambda reply: reply.code not in AUTH_NOT_BLOCKED)
-        return RepeatResult(channel.id, user, limit, replies, cut, str(session.transcript))
+        if replies and replies[-1].code == 334 and session.connected:
+            session.command("*", shown_as="* (cancel the AUTH exchange, RFC 4954 §4)")
+        return RepeatResult(channel.id, user, limit, replies, cut, str(session.transcript), note=note)
     finally:
         session.close()
 

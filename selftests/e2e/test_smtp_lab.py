@@ -140,6 +140,23 @@ def test_auth_match_with_wrong_password_is_one_clear_error():
         assert wrong not in text and all(wrong not in t for t in _embedded_texts(text))
 
 
+# -- do no harm: password guessing without a test account --------------------------------------------------
+
+@pytest.mark.lab
+def test_bruteforce_without_smtp_user_guesses_only_for_a_random_nonexistent_user():
+    """Without --smtp-user, SMTP-BRUTEFORCE-DEFENSE aims its wrong passwords at a random nonexistent
+    local part of the domain, never at postmaster@ or another real mailbox, and the message says so.
+    (Against the weak server, which has no AUTH rate limit: the verdict is still a failure.)"""
+    env = {k: v for k, v in os.environ.items() if k != "MAILAUDIT_SMTP_PASSWORD"}
+    run = run_suite(["--server", WEAK, "--dns-server", "127.0.0.53", "--intrusive",
+                     "tests_smtp/test_bruteforce_defense.py"], env=env, timeout=120)
+    [record] = run.verdicts("SMTP-BRUTEFORCE-DEFENSE")
+    assert record["outcome"] == "failed", record
+    assert "wrong passwords for mailaudit-bruteforce-" in record["message"], record
+    assert "no --smtp-user given: a random nonexistent user, never a real mailbox" in record["message"]
+    assert "postmaster@" not in record["message"] and "alice@" not in record["message"]
+
+
 # -- misbehaving servers: one clear error within the timeout -------------------------------------------
 
 class _Silent(socketserver.BaseRequestHandler):

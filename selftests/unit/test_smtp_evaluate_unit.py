@@ -2,6 +2,7 @@
 
 import pytest
 
+from mailaudit.errors import CannotJudge
 from mailaudit.evaluate.smtp import (
     evaluate_auth_match,
     evaluate_auth_tls_only,
@@ -87,6 +88,13 @@ def test_vrfy(known, unknown, expected):
     assert evaluate_vrfy_expn(_vrfy(known, unknown)).outcome is expected
 
 
+def test_vrfy_other_success_codes_confirm_and_3xx_cannot_be_judged():
+    """Any 2xx but 252 says the user exists; a 3xx is no answer to VRFY, so the evaluator cannot judge."""
+    assert evaluate_vrfy_expn(_vrfy(Reply(220, ("yes",)), Reply(550, ("no",)))).outcome is Outcome.FAILED
+    with pytest.raises(CannotJudge):
+        evaluate_vrfy_expn(_vrfy(Reply(354, ("go on",)), Reply(550, ("no",))))
+
+
 def test_expn_that_expands_fails():
     """EXPN answering 250 with the list members confirms users too."""
     refused = Reply(502, ("no",))
@@ -141,6 +149,7 @@ def _snapshot(ehlo: tuple[str, ...]) -> PortSnapshot:
     (("mail", "STARTTLS", "AUTH PLAIN LOGIN"), Reply(503, ("no",)), Outcome.FAILED),
     (("mail", "STARTTLS"), Reply(535, ("5.7.8 authentication failed",)), Outcome.FAILED),
     (("mail", "STARTTLS"), Reply(334, ("",)), Outcome.FAILED),
+    (("mail", "STARTTLS"), Reply(354, ("go on",)), Outcome.FAILED),
     (("mail", "STARTTLS"), Reply(454, ("4.7.0 Temporary authentication failure",)), Outcome.INCONCLUSIVE),
 ])
 def test_auth_tls_only(ehlo, reply, expected):
@@ -154,26 +163,91 @@ def test_auth_mechanisms_both_spellings():
     assert auth_mechanisms(Reply(250, ("mail", "AUTHX FOO"))) == frozenset()
 
 
-def _repeat(replies: tuple[Reply, ...], cut: str | None, limit: int = 3) -> RepeatResult:
-    return RepeatResult("25-plain", "alice@example.com", limit, replies, cut, "", OK)
+def _repeat(replies: tuple[Reply, ...], cut: str | None, limit: int = 3, control: Reply | None = OK,
+            control_cut: str | None = None, note: str = "") -> RepeatResult:
+    return RepeatResult("25-plain", "alice@example.com", limit, replies, cut, "", OK, control=control,
+                        control_address="postmaster@example.com", control_cut=control_cut, note=note)
 
 
-def test_harvest():
-    """Cut off (421 or disconnect) within the limit passes; every recipient answered fails."""
-    cut = (REFUSED, REFUSED, REFUSED, Reply(421, ("4.7.0 Error: too many errors",)))
-    assert evaluate_harvest(_repeat(cut, "attempt 4 answered 421")).passed
+CUT_421 = Reply(421, ("4.7.0 Error: too many errors",))
+
+
+def test_harvest_cut_off_within_the_limit_passes_and_cites_the_policy():
+    """Control accepted, unknown recipients refused, then 421 or a disconnect within the limit: a pass
+    that names the policy leaf whose threshold decided it."""
+    evaluation = evaluate_harvest(_repeat((REFUSED, REFUSED, REFUSED, CUT_421), "attempt 4 answered 421"))
+    assert evaluation.passed and evaluation.policy_keys == ("smtp.harvest_attempts",)
     assert evaluate_harvest(_repeat((REFUSED, REFUSED), "connection ended at attempt 3")).passed
-    evaluation = evaluate_harvest(_repeat((OK,) * 4, None))
-    assert evaluation.outcome is Outcome.FAILED and "4 unknown recipients" in evaluation.message
+
+
+def test_harvest_without_cut_off_fails():
+    """Every unknown recipient refused and no cut-off after limit + 1: a failure naming the count."""
+    evaluation = evaluate_harvest(_repeat((REFUSED,) * 4, None))
+    assert evaluation.outcome is Outcome.FAILED
+    assert "4 unknown recipients answered in one session" in evaluation.message
+    assert "without 421 or disconnect" in evaluation.message
+
+
+@pytest.mark.parametrize(("control", "control_cut"), [
+    (None, "server closed the connection before reply to RCPT"),
+    (REFUSED, None),
+    (GREYLISTED, None),
+])
+def test_harvest_needs_an_accepted_control_recipient(control, control_cut):
+    """A server that drops or refuses the control recipient (an address that exists) cannot pass:
+    the cut-off could be its answer to every RCPT."""
+    evaluation = evaluate_harvest(_repeat((), None, control=control, control_cut=control_cut))
+    assert evaluation.outcome is Outcome.INCONCLUSIVE
+    assert "control RCPT TO:<postmaster@example.com>" in evaluation.message
+
+
+def test_harvest_all_4xx_is_inconclusive_not_failed():
+    """Greylisting (4xx to every unknown recipient) reveals nothing and decides nothing, cut off or not."""
+    assert evaluate_harvest(_repeat((GREYLISTED,) * 4, None)).outcome is Outcome.INCONCLUSIVE
+    assert evaluate_harvest(_repeat((GREYLISTED, GREYLISTED, CUT_421), "attempt 3 answered 421")).outcome \
+        is Outcome.INCONCLUSIVE
+
+
+def test_harvest_refusal_coded_250_is_an_acceptance():
+    """A reply coded 250 whose text says "refused" is an acceptance: with a cut-off it cannot pass,
+    without one it fails."""
+    fake = Reply(250, ("2.1.5 refused: no such user",))
+    cut = evaluate_harvest(_repeat((fake, fake, CUT_421), "attempt 3 answered 421"))
+    assert cut.outcome is Outcome.INCONCLUSIVE and "acceptance" in cut.message
+    endless = evaluate_harvest(_repeat((fake,) * 4, None))
+    assert endless.outcome is Outcome.FAILED and "accepted" in endless.message
+
+
+def test_harvest_drop_before_any_refusal_cannot_pass():
+    """A server that ends the session at the first unknown recipient showed no judgement of recipients."""
+    evaluation = evaluate_harvest(_repeat((), "connection ended at attempt 1 (closed)"))
+    assert evaluation.outcome is Outcome.INCONCLUSIVE
+
+
+FAILED_AUTH = Reply(535, ("5.7.8 Error: authentication failed",))
 
 
 def test_bruteforce():
     """Blocked within the limit passes; every wrong password answered 535 fails; 235 fails loudly."""
-    failed = Reply(535, ("5.7.8 Error: authentication failed",))
-    assert evaluate_bruteforce(_repeat((failed, failed, Reply(450, ("4.7.1 too many AUTH",))), "blocked")).passed
-    evaluation = evaluate_bruteforce(_repeat((failed,) * 4, None))
+    blocked = evaluate_bruteforce(_repeat((FAILED_AUTH, FAILED_AUTH, Reply(450, ("4.7.1 too many AUTH",))), "blocked"))
+    assert blocked.passed and blocked.policy_keys == ("smtp.bruteforce_attempts",)
+    evaluation = evaluate_bruteforce(_repeat((FAILED_AUTH,) * 4, None))
     assert evaluation.outcome is Outcome.FAILED and "535" in evaluation.message
     backend = Reply(454, ("4.7.0 Temporary authentication failure",))
-    assert evaluate_bruteforce(_repeat((failed, backend, failed, backend), None)).outcome is Outcome.INCONCLUSIVE
-    accepted = evaluate_bruteforce(_repeat((failed, Reply(235, ("2.7.0 ok",))), "stopped"))
+    assert evaluate_bruteforce(_repeat((FAILED_AUTH, backend, FAILED_AUTH, backend), None)).outcome \
+        is Outcome.INCONCLUSIVE
+    accepted = evaluate_bruteforce(_repeat((FAILED_AUTH, Reply(235, ("2.7.0 ok",))), "stopped"))
     assert accepted.outcome is Outcome.FAILED and "accepted" in accepted.message
+
+
+@pytest.mark.parametrize("stop", [Reply(503, ("5.5.1 AUTH not enabled",)), Reply(334, ("",))])
+def test_bruteforce_stop_before_any_rejected_password_cannot_pass(stop):
+    """A refusal of AUTH itself (503) or a 3xx before any 535 is no block of password guessing."""
+    assert evaluate_bruteforce(_repeat((stop,), f"attempt 1 answered {stop.text}")).outcome is Outcome.INCONCLUSIVE
+
+
+def test_bruteforce_message_says_whom_the_guesses_were_aimed_at():
+    """Without --smtp-user the probe guesses for a random nonexistent user, and the message says so."""
+    note = "no --smtp-user given: a random nonexistent user, never a real mailbox"
+    evaluation = evaluate_bruteforce(_repeat((FAILED_AUTH,) * 4, None, note=note))
+    assert note in evaluation.message
