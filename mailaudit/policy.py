@@ -73,6 +73,8 @@ class DnsPolicy:
     mta_sts_mode: str
     https_timeout_s: float
     starttls_timeout_s: float
+    spf_max_queries: int  # hard cap on the DNS queries of one SPF walk (and of one pyspf check)
+    server_deadline_s: float  # all DNS work for one server; past it the remaining DNS checks are errors
 
 
 TLS_STARTTLS_PROTOCOLS = ("smtp", "imap", "pop3")
@@ -242,6 +244,7 @@ def load_policy(path: Path) -> Policy:
     return Policy(name=name, sources=sources, **kwargs)
 
 
+MAX_NUMBER = 1e9  # no threshold is negative or larger (the largest, a size in bytes, is 8e6)
 MAX_EXTENDS = 8  # policy files in one ``extends`` chain (strict -> baseline is 2)
 
 
@@ -359,6 +362,7 @@ def _scalar(kind: type, value: Any, key: str, path: Path) -> Any:
         raise ConfigError(
             f"policy {path}: '{key}' must be {kind.__name__}, not {type(value).__name__}"
         )
-    if kind in (int, float) and not (math.isfinite(value) and value >= 0):
-        raise ConfigError(f"policy {path}: '{key}' must be a finite number, not negative (got {value})")
+    if kind in (int, float) and not ((kind is int or math.isfinite(value)) and 0 <= value <= MAX_NUMBER):
+        shown = value if abs(value) < 10**12 else "a number too large to show"
+        raise ConfigError(f"policy {path}: '{key}' must be a finite number from 0 to {MAX_NUMBER:g}, not {shown}")
     return value

@@ -2,7 +2,13 @@
 
 Each ``evaluate_*`` takes what :mod:`mailaudit.probes.dns` collected and returns an
 :class:`~mailaudit.verdict.Evaluation` whose message says expected vs observed and whose evidence
-holds the records read (and, for SPF, the include tree with its lookup counts).
+holds the records read (and, for SPF, the include tree with its lookup counts). Where a policy
+threshold decides, the evaluation names its leaf in ``policy_keys``.
+
+A requirement that depends on a record never passes when the record itself is invalid or
+duplicated: DMARC-POLICY and -REPORTING fail (no DMARC policy is enforced, no report is assured),
+SPF-POLICY and -AUTHORIZES-SERVER fail (check_host() returns permerror), and SPF-LOOKUPS fails on
+a loop and raises CannotJudge when the lookups cannot be counted (a syntax error).
 """
 
 from __future__ import annotations
@@ -16,8 +22,11 @@ import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from mailaudit.dns_records import MtaStsPolicy, mta_sts_record_errors, parse_mta_sts_policy, tlsrpt_record
+from mailaudit.errors import BudgetExceeded, CannotJudge
 from mailaudit.policy import DnsblZone, DnsPolicy
 from mailaudit.probes.dns import (
+    MAX_POLICY_BYTES,
     Answer,
     DaneProbe,
     DmarcProbe,
@@ -27,29 +36,34 @@ from mailaudit.probes.dns import (
     MtaStsProbe,
     MxProbe,
     PtrProbe,
-    SpfEvaluation,
-    SpfProbe,
-    SpfRecordCheck,
-    split_term,
 )
+from mailaudit.probes.spf import SpfAuthorization, SpfProbe, SpfRecordCheck
 from mailaudit.resolver import is_ip
 from mailaudit.verdict import Evaluation
 
 DMARC_RANK = {"none": 0, "quarantine": 1, "reject": 2}
 NEVER_ALLOWED_ALL = ("+all", "?all")
-LIMIT_ERRORS = ("SPFTooManyDNSLookups", "SPFTooManyVoidDNSLookups")  # judged by DNS-SPF-LOOKUPS
+SPF_EVIDENCE = "SPF records, RFC 7208 parse and include tree"
+DMARC_EVIDENCE = "DMARC records and RFC 7489 parse"
 
 
 def _lines(*parts: str) -> str:
     return "\n".join(p for p in parts if p)
 
 
-def evidence_named(name: str) -> Callable[[Callable[..., Evaluation]], Callable[..., Evaluation]]:
-    """Give the evidence of every Evaluation a function returns a name for the report."""
+def _short(text: str, limit: int = 100) -> str:
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def evidence_named(name: str, *policy_keys: str) -> Callable[[Callable[..., Evaluation]], Callable[..., Evaluation]]:
+    """Give the evidence of every Evaluation a function returns a name for the report, and name the
+    policy leaves whose thresholds decide it (unless the evaluation names its own)."""
     def decorate(func: Callable[..., Evaluation]) -> Callable[..., Evaluation]:
         @functools.wraps(func)
         def wrapper(*args: object, **kwargs: object) -> Evaluation:
-            return dataclasses.replace(func(*args, **kwargs), evidence_name=name)
+            evaluation = func(*args, **kwargs)
+            return dataclasses.replace(evaluation, evidence_name=name,
+                                       policy_keys=evaluation.policy_keys or policy_keys)
         return wrapper
     return decorate
 
@@ -99,97 +113,172 @@ def _mx_evidence(probe: MxProbe) -> str:
 
 # --- SPF --------------------------------------------------------------------------------------
 
+def _count(check: SpfRecordCheck) -> str:
+    return f"at least {check.lookups}" if check.walk.partial else str(check.lookups)
+
+
 def spf_evidence(probe: SpfProbe) -> str:
-    """TXT records at the domain, then per SPF record checkdmarc's verdict and the include tree."""
+    """TXT records at the domain, then per SPF record its parse and the include tree with counts."""
     parts = [probe.txt.line()]
     for check in probe.records:
-        checkdmarc = f"checkdmarc: {check.error_kind}: {check.error}" if check.error else "checkdmarc: valid"
-        warnings = "".join(f"\n  warning: {w}" for w in check.warnings)
-        parts.append(f"\nSPF record: {check.record}\n{checkdmarc}{warnings}\n"
-                     f"lookup tree ({check.lookups} DNS-querying terms, {check.voids} void):\n"
-                     f"{check.tree.render(1)}")
+        walk = check.walk
+        syntax = ("syntax: valid (RFC 7208)" if check.syntax.valid else
+                  "syntax errors: " + "; ".join(check.syntax.errors))
+        notes = [f"  warning: {w}" for w in check.syntax.warnings]
+        notes += [f"  permerror: {p}" for p in check.problems if not p.startswith("syntax error")]
+        notes += [f"  stopped: {walk.stop}"] if walk.stop else []
+        parts.append(_lines(f"\nSPF record: {check.record}", syntax, *notes,
+                            f"lookup tree ({_count(check)} DNS-querying terms, {walk.voids} void; "
+                            f"{walk.queries} queries):", check.tree.render(1)))
     return "\n".join(parts)
 
 
-@evidence_named("SPF records, checkdmarc parse and include tree")
+def spf_problem(probe: SpfProbe) -> tuple[str, str] | None:
+    """Why check_host() cannot give a verdict from the domain's SPF whatever the IP: ("none" or
+    "permerror", reason naming the record and the problem); None when one valid record was found."""
+    if not probe.records:
+        return "none", f"no SPF record at {probe.domain} ({probe.txt.status})"
+    if len(probe.records) > 1:
+        return "permerror", f"{len(probe.records)} SPF records at {probe.domain} (RFC 7208 §4.5: permerror)"
+    check = probe.records[0]
+    if check.problems:
+        more = f" (and {len(check.problems) - 1} more)" if len(check.problems) > 1 else ""
+        return "permerror", f"the SPF record '{_short(check.record)}' is invalid: {check.problems[0]}{more}"
+    return None
+
+
+@evidence_named(SPF_EVIDENCE)
 def evaluate_spf_record(probe: SpfProbe) -> Evaluation:
-    """Exactly one SPF record, and checkdmarc finds no syntax error or loop in it."""
+    """Exactly one SPF record, valid by the RFC 7208 grammar, with no loop or broken include."""
     evidence = spf_evidence(probe)
-    count = len(probe.records)
-    if count == 0:
+    if not probe.records:
         return Evaluation.failed_(
             f"{probe.domain}: expected one SPF record, found none ({probe.txt.status}, "
             f"{len(probe.txt.records)} TXT records)", evidence)
-    if count > 1:
+    if len(probe.records) > 1:
         shown = " | ".join(c.record for c in probe.records)
-        return Evaluation.failed_(
-            f"{probe.domain}: expected one SPF record, found {count} (RFC 7208 §4.5: permerror): {shown}",
-            evidence)
+        return Evaluation.failed_(f"{probe.domain}: expected one SPF record, found {len(probe.records)} "
+                                  f"(RFC 7208 §4.5: permerror): {shown}", evidence)
     check = probe.records[0]
-    if check.error and check.error_kind not in LIMIT_ERRORS:
-        return Evaluation.failed_(f"{probe.domain}: SPF record invalid ({check.error_kind}): {check.error}",
-                                  evidence)
-    return Evaluation.passed_(f"{probe.domain}: one valid SPF record: {check.record}", evidence)
+    if check.problems:
+        return Evaluation.failed_(f"{probe.domain}: SPF record invalid: '{_short(check.record)}': "
+                                  + "; ".join(check.problems), evidence)
+    if check.walk.stop_kind == "queries":
+        raise BudgetExceeded(f"{probe.domain}: {check.walk.stop}; the included records were not all checked",
+                             evidence=evidence, evidence_name=SPF_EVIDENCE)
+    unresolved = (f" (includes with macros, checked per message only: {', '.join(check.walk.unresolved)})"
+                  if check.walk.unresolved else "")
+    return Evaluation.passed_(f"{probe.domain}: one valid SPF record: {check.record}{unresolved}", evidence)
 
 
 def effective_all(check: SpfRecordCheck) -> str | None:
     """The record's ``all`` term, or that of its redirect target (RFC 7208 §6.1)."""
-    if check.all_term:
-        return check.all_term
-    for term in check.tree.terms:
-        if term.text.lower().lstrip("+").startswith("redirect=") and term.child and term.child.record:
-            tokens = [split_term(t) for t in term.child.record.split()[1:]]
-            return next((f"{q or '+'}all" for q, name, _ in tokens if name == "all"), None)
-    return None
+    return check.all_term or check.syntax.all_term
 
 
-@evidence_named("SPF records, checkdmarc parse and include tree")
+def _all_as_published(check: SpfRecordCheck) -> str:
+    term = effective_all(check)
+    return f"'{_short(check.record)}' ends in {term}" if term else \
+        f"'{_short(check.record)}' has no all (the default result is neutral, like ?all)"
+
+
+@evidence_named(SPF_EVIDENCE, "dns.spf_allowed_all")
 def evaluate_spf_policy(probe: SpfProbe, policy: DnsPolicy) -> Evaluation:
-    """Every SPF record ends in an ``all`` the policy allows; never ``+all``/``?all`` or none."""
+    """One valid SPF record ending in an ``all`` the policy allows; never ``+all``/``?all`` or none."""
     evidence = spf_evidence(probe)
     allowed = " or ".join(policy.spf_allowed_all)
     if not probe.records:
         return Evaluation.failed_(f"{probe.domain}: expected an SPF record ending in {allowed}; there is no SPF record",
                                   evidence)
-    problems, seen = [], []
-    for check in probe.records:
-        term = effective_all(check)
-        seen.append(term or "no all")
-        if term is None:
-            problems.append(f"'{check.record}' has no all (the default result is neutral, like ?all)")
-        elif term in NEVER_ALLOWED_ALL or term not in policy.spf_allowed_all:
-            problems.append(f"'{check.record}' ends in {term}")
-    if problems:
-        return Evaluation.failed_(f"{probe.domain}: expected {allowed}; " + "; ".join(problems), evidence)
-    return Evaluation.passed_(f"{probe.domain}: SPF ends in {', '.join(seen)} (allowed: {allowed})", evidence)
+    published = "; ".join(_all_as_published(c) for c in probe.records)
+    problem = spf_problem(probe)
+    if problem:
+        return Evaluation.failed_(f"{probe.domain}: expected {allowed}; {problem[1]}, so no SPF policy applies "
+                                  f"(as published: {published})", evidence)
+    term = effective_all(probe.records[0])
+    if term is None or term in NEVER_ALLOWED_ALL or term not in policy.spf_allowed_all:
+        return Evaluation.failed_(f"{probe.domain}: expected {allowed}; {published}", evidence)
+    return Evaluation.passed_(f"{probe.domain}: SPF ends in {term} (allowed: {allowed})", evidence)
 
 
-@evidence_named("SPF records, checkdmarc parse and include tree")
+def _lookup_findings(check: SpfRecordCheck, policy: DnsPolicy, label: str) -> tuple[list[str], list[str]]:
+    """(failures, reasons it cannot be counted) for one record."""
+    walk = check.walk
+    if not check.syntax.valid:
+        return [], [f"{label} has a syntax error ({check.syntax.errors[0]}): check_host() returns permerror "
+                    "before any lookup, so its lookups cannot be counted"]
+    failures = [f"{label}: include loop {loop}: check_host() would run past the limit of {policy.spf_max_lookups} "
+                "DNS-querying terms (RFC 7208 §4.6.4: permerror)" for loop in walk.loops]
+    over = []
+    if check.lookups > policy.spf_max_lookups:
+        over.append(f"{_count(check)} DNS-querying terms (limit {policy.spf_max_lookups})")
+    if check.voids > policy.spf_max_void_lookups:
+        over.append(f"{check.voids} void lookups (limit {policy.spf_max_void_lookups})")
+    if over:
+        stop = f"; check_host() stops with permerror: {walk.stop}" if walk.stop_kind in ("terms", "voids") else ""
+        failures.append(f"{label} needs " + "; ".join(over) + f" — RFC 7208 §4.6.4: permerror{stop}")
+    unknown = [f"{label}: {p}: check_host() returns permerror there, so the count stops short"
+               for p in walk.permerrors]
+    return failures, unknown
+
+
+@evidence_named(SPF_EVIDENCE, "dns.spf_max_lookups", "dns.spf_max_void_lookups")
 def evaluate_spf_lookups(probe: SpfProbe, policy: DnsPolicy) -> Evaluation:
-    """At most ``spf_max_lookups`` DNS-querying terms and ``spf_max_void_lookups`` voids, recursively."""
+    """At most ``spf_max_lookups`` DNS-querying terms and ``spf_max_void_lookups`` voids, recursively;
+    a loop fails; a record whose lookups cannot be counted (syntax error) is an error, never a pass."""
     evidence = spf_evidence(probe)
     if not probe.records:
         return Evaluation.skipped_(f"{probe.domain}: no SPF record, no lookups to count (DNS-SPF-RECORD fails)",
                                    evidence)
-    limits = f"limits {policy.spf_max_lookups} lookups, {policy.spf_max_void_lookups} void"
-    counts, problems = [], []
+    several = len(probe.records) > 1
+    failures, unknown = [], []
     for check in probe.records:
-        counts.append(f"{check.lookups} DNS-querying terms, {check.voids} void lookups")
-        if check.lookups > policy.spf_max_lookups:
-            problems.append(f"{check.lookups} DNS-querying terms (limit {policy.spf_max_lookups})")
-        if check.voids > policy.spf_max_void_lookups:
-            problems.append(f"{check.voids} void lookups (limit {policy.spf_max_void_lookups})")
-    if problems:
-        return Evaluation.failed_(
-            f"{probe.domain}: SPF needs " + "; ".join(problems) + " — RFC 7208 §4.6.4: permerror", evidence)
-    return Evaluation.passed_(f"{probe.domain}: SPF needs {'; '.join(counts)} ({limits})", evidence)
+        label = f"'{_short(check.record)}'" if several else "SPF"
+        found, cannot = _lookup_findings(check, policy, label)
+        failures += found
+        unknown += cannot
+    if failures:
+        return Evaluation.failed_(f"{probe.domain}: " + "; ".join(failures + unknown), evidence)
+    capped = [c.walk.stop for c in probe.records if c.walk.stop_kind == "queries"]
+    if capped:
+        raise BudgetExceeded(f"{probe.domain}: {capped[0]}", evidence=evidence, evidence_name=SPF_EVIDENCE)
+    counts = "; ".join(f"{c.lookups} DNS-querying terms, {c.voids} void lookups" for c in probe.records)
+    if unknown or several:
+        reason = "; ".join(unknown) or (f"{len(probe.records)} SPF records (RFC 7208 §4.5: permerror before any "
+                                        f"lookup; DNS-SPF-RECORD fails); each alone needs {counts}")
+        raise CannotJudge(f"{probe.domain}: {reason}", evidence=evidence, evidence_name=SPF_EVIDENCE)
+    limits = f"limits {policy.spf_max_lookups} lookups, {policy.spf_max_void_lookups} void"
+    unresolved = probe.records[0].walk.unresolved
+    if unresolved:
+        return Evaluation.inconclusive_(
+            f"{probe.domain}: SPF needs {counts} ({limits}) plus what {', '.join(unresolved)} expands to per "
+            "message (macros): the total cannot be known in advance", evidence)
+    return Evaluation.passed_(f"{probe.domain}: SPF needs {counts} ({limits})", evidence)
 
 
 @evidence_named("pyspf result and SPF include tree")
-def evaluate_spf_authorizes(domain: str, results: list[SpfEvaluation], evidence: str) -> Evaluation:
-    """pyspf's result is ``pass`` for every outbound IP of the server."""
+def evaluate_spf_authorizes(probe: SpfProbe, authorization: SpfAuthorization) -> Evaluation:
+    """pyspf's result is ``pass`` for every outbound IP of the server; an SPF that is missing or
+    invalid authorizes nobody (check_host() returns none or permerror)."""
+    domain = probe.domain
+    problem = spf_problem(probe)
+    if problem:
+        result, reason = problem
+        full = _lines(f"check_host() for {', '.join(authorization.ips)}: {result} ({reason}); pyspf not run",
+                      "", spf_evidence(probe))
+        whole = len(probe.records) != 1 or not probe.records[0].syntax.valid  # permerror for every IP
+        if whole:
+            found = "; ".join(f"{ip} evaluates to {result}: {reason}" for ip in authorization.ips)
+        else:
+            found = (f"the SPF is broken, {reason}: check_host() returns permerror wherever evaluation reaches "
+                     f"it, so it authorizes no server reliably ({', '.join(authorization.ips)} not judged a pass)")
+        return Evaluation.failed_(f"{domain}: expected SPF pass for every server IP; {found}", full)
+    results = authorization.results
+    if not results:
+        raise CannotJudge(f"{domain}: SPF was not evaluated for {', '.join(authorization.ips) or 'any IP'}")
     shown = "; ".join(f"{r.ip}: {r.result} ({r.explanation}; {r.lookups} lookups)" for r in results)
-    full = _lines(f"pyspf check_host(ip, {domain}, postmaster@{domain}):", shown, "", evidence)
+    full = _lines(f"pyspf check_host(ip, {domain}, postmaster@{domain}):", shown, "", spf_evidence(probe),
+                  "", "pyspf DNS queries:", authorization.log)
     failing = [r for r in results if r.result != "pass"]
     if failing:
         return Evaluation.failed_(
@@ -201,23 +290,37 @@ def evaluate_spf_authorizes(domain: str, results: list[SpfEvaluation], evidence:
 # --- DMARC ------------------------------------------------------------------------------------
 
 def dmarc_evidence(probe: DmarcProbe) -> str:
-    """The TXT records at _dmarc and checkdmarc's parse of each DMARC record."""
+    """The TXT records at _dmarc and the RFC 7489 parse of each DMARC record."""
     parts = [probe.answer.line()]
     for check in probe.records:
         tags = ", ".join(f"{k}={v}" for k, v in check.tags)
-        verdict = f"ERROR {check.error}" if check.error else "valid"
-        parsed = f"checkdmarc: {verdict}; p={check.policy} sp={check.subdomain_policy}"
+        verdict = "valid (RFC 7489)" if not check.errors else "INVALID: " + "; ".join(check.errors)
+        parsed = f"parse: {verdict}; p={check.policy} sp={check.subdomain_policy}"
         dests = "".join(
             f"\n  rua {d.uri}: " + ("internal" if not d.external else
                                     f"external, {'authorized' if d.authorized else 'NOT authorized'} "
-                                    f"({d.authorization.line() if d.authorization else ''})")
+                                    f"({d.authorization.line() if d.authorization else d.note})")
             for d in check.rua)
         warnings = "".join(f"\n  warning: {w}" for w in check.warnings)
         parts.append(f"\nDMARC record: {check.record}\n  tags: {tags}\n  {parsed}{dests}{warnings}")
     return "\n".join(parts)
 
 
-@evidence_named("DMARC records and checkdmarc parse")
+def dmarc_problem(probe: DmarcProbe) -> str | None:
+    """Why no DMARC policy applies to the domain (none, several, invalid), naming the record and the
+    problem; None when exactly one valid record was found."""
+    where = probe.answer.name
+    if not probe.records:
+        return f"there is no DMARC record at {where} ({probe.answer.status})"
+    if len(probe.records) > 1:
+        return f"{len(probe.records)} DMARC records at {where} (RFC 7489 §6.6.3: receivers apply no DMARC policy)"
+    check = probe.records[0]
+    if check.errors:
+        return f"the DMARC record '{_short(check.record)}' is invalid: " + "; ".join(check.errors)
+    return None
+
+
+@evidence_named(DMARC_EVIDENCE)
 def evaluate_dmarc_record(probe: DmarcProbe) -> Evaluation:
     """Exactly one valid DMARC record at ``_dmarc.<domain>`` (or the organizational domain)."""
     evidence = dmarc_evidence(probe)
@@ -231,63 +334,83 @@ def evaluate_dmarc_record(probe: DmarcProbe) -> Evaluation:
             f"{where}: expected one DMARC record, found {len(probe.records)} (RFC 7489 §6.6.3: "
             f"no policy applies): {shown}", evidence)
     check = probe.records[0]
-    if check.error:
-        return Evaluation.failed_(f"{where}: DMARC record invalid: {check.error}", evidence)
+    if check.errors:
+        return Evaluation.failed_(f"{where}: DMARC record invalid: '{_short(check.record)}': "
+                                  + "; ".join(check.errors), evidence)
     return Evaluation.passed_(f"{where}: one valid DMARC record: {check.record}", evidence)
 
 
 def _dmarc_policy_problems(check: DmarcRecordCheck, policy: DnsPolicy) -> list[str]:
-    if check.error or check.policy is None:
-        return [f"'{check.record}' is invalid ({check.error})"]
+    """What in one record falls short of the policy (p, sp, pct), as written."""
     minimum = DMARC_RANK[policy.dmarc_min_policy]
     problems = []
-    if DMARC_RANK.get(check.policy, 0) < minimum:
+    if check.policy is None:
+        problems.append(f"p={check.tag('p')} (not none, quarantine or reject)" if check.tag("p") else "no p=")
+    elif DMARC_RANK[check.policy] < minimum:
         problems.append(f"p={check.policy}")
-    if DMARC_RANK.get(check.subdomain_policy or check.policy, 0) < minimum:
+    if check.subdomain_policy is None and check.tag("sp") is not None:
+        problems.append(f"sp={check.tag('sp')} (not none, quarantine or reject)")
+    elif DMARC_RANK.get(check.subdomain_policy or "", 0) < minimum and check.policy is not None:
         problems.append(f"sp={check.subdomain_policy}")
-    pct_text = check.tag("pct") or "100"
-    pct = int(pct_text) if pct_text.isdigit() else -1
-    if pct < policy.dmarc_min_pct:
-        problems.append(f"pct={pct_text}")
-    return [f"'{check.record}': " + ", ".join(problems)] if problems else []
+    pct = check.syntax.pct
+    if pct is None:
+        problems.append(f"pct={check.tag('pct')} (not 0-100 in ASCII digits)")
+    elif pct < policy.dmarc_min_pct:
+        problems.append(f"pct={check.tag('pct')}")
+    return problems
 
 
-@evidence_named("DMARC records and checkdmarc parse")
+@evidence_named(DMARC_EVIDENCE, "dns.dmarc_min_policy", "dns.dmarc_min_pct")
 def evaluate_dmarc_policy(probe: DmarcProbe, policy: DnsPolicy) -> Evaluation:
-    """``p`` and ``sp`` at least the policy minimum and ``pct`` at least the policy's (100)."""
+    """One valid record whose ``p`` and ``sp`` reach the policy minimum and ``pct`` the policy's (100)."""
     evidence = dmarc_evidence(probe)
     expected = f"p and sp at least {policy.dmarc_min_policy}, pct={policy.dmarc_min_pct}"
+    name = probe.answer.name
     if not probe.records:
-        return Evaluation.failed_(f"{probe.answer.name}: expected {expected}; there is no DMARC record", evidence)
-    problems = [p for check in probe.records for p in _dmarc_policy_problems(check, policy)]
-    if problems:
-        return Evaluation.failed_(f"{probe.answer.name}: expected {expected}; " + "; ".join(problems), evidence)
+        return Evaluation.failed_(f"{name}: expected {expected}; there is no DMARC record", evidence)
+    problem = dmarc_problem(probe)
+    if problem:
+        published = "; ".join(f"'{_short(c.record)}': " + (", ".join(_dmarc_policy_problems(c, policy)) or
+                                                          f"p={c.policy} sp={c.subdomain_policy}")
+                              for c in probe.records)
+        return Evaluation.failed_(f"{name}: expected {expected}; {problem}, so no DMARC policy is enforced "
+                                  f"(as published: {published})", evidence)
     check = probe.records[0]
-    return Evaluation.passed_(
-        f"{probe.answer.name}: p={check.policy} sp={check.subdomain_policy} pct={check.tag('pct') or '100'} "
-        f"({expected})", evidence)
-
-
-@evidence_named("DMARC records and checkdmarc parse")
-def evaluate_dmarc_reporting(probe: DmarcProbe) -> Evaluation:
-    """``rua`` present, and every external destination authorizes the domain (RFC 7489 §7.1)."""
-    evidence = dmarc_evidence(probe)
-    if not probe.records:
-        return Evaluation.failed_(f"{probe.answer.name}: expected rua; there is no DMARC record", evidence)
-    problems = []
-    for check in probe.records:
-        if not check.rua:
-            problems.append(f"'{check.record}' has no rua (no aggregate reports are sent)")
-        for dest in check.rua:
-            if dest.external and not dest.authorized:
-                problems.append(
-                    f"external rua {dest.address} is not authorized: no v=DMARC1 TXT at "
-                    f"{probe.answer.name.removeprefix('_dmarc.')}._report._dmarc.{dest.domain}")
+    problems = _dmarc_policy_problems(check, policy)
     if problems:
-        return Evaluation.failed_(f"{probe.answer.name}: " + "; ".join(problems), evidence)
+        return Evaluation.failed_(f"{name}: expected {expected}; '{check.record}': " + ", ".join(problems), evidence)
+    return Evaluation.passed_(
+        f"{name}: p={check.policy} sp={check.subdomain_policy} pct={check.tag('pct') or '100'} ({expected})",
+        evidence)
+
+
+def _reporting_problems(check: DmarcRecordCheck, dmarc_name: str) -> list[str]:
+    problems = [] if check.rua else [f"'{_short(check.record)}' has no rua (no aggregate reports are sent)"]
+    for dest in check.rua:
+        if dest.external and not dest.authorized:
+            problems.append(f"external rua {dest.address} is not authorized: no v=DMARC1 TXT at "
+                            f"{dmarc_name.removeprefix('_dmarc.')}._report._dmarc.{dest.domain}"
+                            + (f" ({dest.note})" if dest.note else ""))
+    return problems
+
+
+@evidence_named(DMARC_EVIDENCE)
+def evaluate_dmarc_reporting(probe: DmarcProbe) -> Evaluation:
+    """One valid record with ``rua``, every external destination authorizing the domain (RFC 7489 §7.1)."""
+    evidence = dmarc_evidence(probe)
+    name = probe.answer.name
+    if not probe.records:
+        return Evaluation.failed_(f"{name}: expected rua; there is no DMARC record", evidence)
+    problems = [p for check in probe.records for p in _reporting_problems(check, name)]
+    problem = dmarc_problem(probe)
+    if problem:
+        published = f" (as published: {'; '.join(problems)})" if problems else ""
+        return Evaluation.failed_(f"{name}: {problem}, so no aggregate report is assured{published}", evidence)
+    if problems:
+        return Evaluation.failed_(f"{name}: " + "; ".join(problems), evidence)
     dests = ", ".join(f"{d.address} ({'external, authorized' if d.external else 'internal'})"
                       for d in probe.records[0].rua)
-    return Evaluation.passed_(f"{probe.answer.name}: aggregate reports go to {dests}", evidence)
+    return Evaluation.passed_(f"{name}: aggregate reports go to {dests}", evidence)
 
 
 # --- DKIM -------------------------------------------------------------------------------------
@@ -343,7 +466,7 @@ def _dkim_key(record: str, key_type: str, raw: bytes) -> DkimKey:
     return DkimKey(record, key_type, key.key_size)
 
 
-@evidence_named("DKIM key record")
+@evidence_named("DKIM key record", "dns.dkim_min_rsa_bits")
 def evaluate_dkim(selector: str, answer: Answer, policy: DnsPolicy) -> Evaluation:
     """One valid DKIM key at the selector; RSA keys at least the policy's size (RFC 8301: ≥ 1024)."""
     keys = [parse_dkim_record(r) for r in answer.records if "p=" in r.replace(" ", "")]
@@ -481,23 +604,18 @@ def _mta_sts_evidence(probe: MtaStsProbe) -> str:
 
 
 def _mta_sts_record_problem(probe: MtaStsProbe) -> str | None:
-    from checkdmarc.mta_sts import MTASTSError, parse_mta_sts_record
-
-    records = [r for r in probe.txt.records if r.startswith("v=STSv1")]
+    records = [r for r in probe.txt.records if r.startswith("v=STSv1")]  # RFC 8461 §3.1: others discarded
     if not records:
         return f"no v=STSv1 TXT record at _mta-sts.{probe.domain} ({probe.txt.status})"
     if len(records) > 1:
         return f"{len(records)} v=STSv1 records at _mta-sts.{probe.domain} (RFC 8461 §3.1: none applies)"
-    try:
-        parse_mta_sts_record(records[0])
-    except MTASTSError as exc:
-        return f"_mta-sts.{probe.domain} record invalid: {exc}"
+    errors = mta_sts_record_errors(records[0])
+    if errors:
+        return f"_mta-sts.{probe.domain} record invalid (RFC 8461 §3.1): " + "; ".join(errors)
     return None
 
 
-def _mta_sts_policy(probe: MtaStsProbe) -> tuple[dict | None, str | None]:
-    from checkdmarc.mta_sts import MTASTSError, parse_mta_sts_policy
-
+def _mta_sts_policy(probe: MtaStsProbe) -> tuple[MtaStsPolicy | None, str | None]:
     fetch = probe.fetch
     if fetch is None or fetch.error:
         return None, f"policy not served: {fetch.error if fetch else 'not fetched'}"
@@ -505,13 +623,15 @@ def _mta_sts_policy(probe: MtaStsProbe) -> tuple[dict | None, str | None]:
         return None, f"{fetch.url} answered HTTP {fetch.status} (RFC 8461 §3.3: 200 expected)"
     if not fetch.content_type.lower().startswith("text/plain"):
         return None, f"{fetch.url} has Content-Type {fetch.content_type!r} (RFC 8461 §3.2: text/plain)"
-    try:
-        return parse_mta_sts_policy(fetch.body)["policy"], None
-    except MTASTSError as exc:
-        return None, f"policy invalid: {exc}"
+    if len(fetch.body.encode("utf-8", "replace")) > MAX_POLICY_BYTES:
+        return None, f"{fetch.url} is larger than {MAX_POLICY_BYTES // 1024} KiB (RFC 8461 §3.3)"
+    parsed = parse_mta_sts_policy(fetch.body)
+    if parsed.errors:
+        return None, "policy invalid (RFC 8461 §3.2): " + "; ".join(parsed.errors)
+    return parsed, None
 
 
-@evidence_named("MTA-STS record and policy")
+@evidence_named("MTA-STS record and policy", "dns.mta_sts_mode")
 def evaluate_mta_sts(probe: MtaStsProbe, policy: DnsPolicy) -> Evaluation:
     """TXT present, policy served over validated HTTPS, mode as the policy requires, every MX covered."""
     evidence = _mta_sts_evidence(probe)
@@ -522,22 +642,20 @@ def evaluate_mta_sts(probe: MtaStsProbe, policy: DnsPolicy) -> Evaluation:
     if problem or parsed is None:
         return Evaluation.failed_(f"{probe.domain}: {problem}", evidence)
     problems = []
-    if parsed["mode"] != policy.mta_sts_mode:
-        problems.append(f"mode is {parsed['mode']}, expected {policy.mta_sts_mode}")
-    uncovered = [h for h in probe.mx_hosts if not any(mx_matches_pattern(h, p) for p in parsed["mx"])]
+    if parsed.mode != policy.mta_sts_mode:
+        problems.append(f"mode is {parsed.mode}, expected {policy.mta_sts_mode}")
+    uncovered = [h for h in probe.mx_hosts if not any(mx_matches_pattern(h, p) for p in parsed.mx)]
     if uncovered:
-        problems.append(f"MX {', '.join(uncovered)} not covered by the policy's mx: {', '.join(parsed['mx'])}")
+        problems.append(f"MX {', '.join(uncovered)} not covered by the policy's mx: {', '.join(parsed.mx)}")
     if problems:
         return Evaluation.failed_(f"{probe.domain}: MTA-STS " + "; ".join(problems), evidence)
-    return Evaluation.passed_(f"{probe.domain}: MTA-STS mode {parsed['mode']}, mx {', '.join(parsed['mx'])} "
+    return Evaluation.passed_(f"{probe.domain}: MTA-STS mode {parsed.mode}, mx {', '.join(parsed.mx)} "
                               f"covers {', '.join(probe.mx_hosts)}", evidence)
 
 
 @evidence_named("TLS-RPT record")
 def evaluate_tlsrpt(domain: str, answer: Answer) -> Evaluation:
     """Exactly one valid ``v=TLSRPTv1`` record at ``_smtp._tls.<domain>`` (RFC 8460 §3)."""
-    from checkdmarc.smtp_tls_reporting import SMTPTLSReportingError, parse_smtp_tls_reporting_record
-
     evidence = answer.line()
     records = [r for r in answer.records if r.startswith("v=TLSRPTv1")]
     if not records:
@@ -545,12 +663,11 @@ def evaluate_tlsrpt(domain: str, answer: Answer) -> Evaluation:
                                   evidence)
     if len(records) > 1:
         return Evaluation.failed_(f"{answer.name}: {len(records)} TLS-RPT records (RFC 8460 §3: one)", evidence)
-    try:
-        parsed = parse_smtp_tls_reporting_record(records[0])
-    except SMTPTLSReportingError as exc:
-        return Evaluation.failed_(f"{answer.name}: TLS-RPT record invalid: {exc}", evidence)
-    rua = ", ".join(parsed["tags"]["rua"]["value"])
-    return Evaluation.passed_(f"{answer.name}: TLS-RPT reports go to {rua}", evidence)
+    rua, errors = tlsrpt_record(records[0])
+    if errors:
+        return Evaluation.failed_(f"{answer.name}: TLS-RPT record invalid (RFC 8460 §3): " + "; ".join(errors),
+                                  evidence)
+    return Evaluation.passed_(f"{answer.name}: TLS-RPT reports go to {', '.join(rua)}", evidence)
 
 
 # --- DANE -------------------------------------------------------------------------------------

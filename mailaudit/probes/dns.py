@@ -1,10 +1,15 @@
 """DNS probes: every query of the DNS requirements goes through one resolver (``--dns-server``).
 
-NXDOMAIN and NODATA are answers (an :class:`Answer` with no records); SERVFAIL, REFUSED and
-timeouts raise :class:`mailaudit.errors.DnsError` with one line naming the query and the resolver.
-The probes only collect: SPF include trees with their lookup counts, DMARC/DKIM/TLS-RPT/MTA-STS
-records, PTR and blocklist answers, TLSA records with their DNSSEC status and the certificate the
-server presents. Judging is in :mod:`mailaudit.evaluate.dns`.
+NXDOMAIN and NODATA are answers (an :class:`Answer` with no records); SERVFAIL, REFUSED, FORMERR,
+a malformed reply and silence raise :class:`mailaudit.errors.DnsError` with one line naming the
+query and the resolver (:func:`mailaudit.resolver.exchange`). All DNS work for one server shares a
+time budget (policy ``dns.server_deadline_s``); past it a query raises BudgetExceeded carrying the
+queries made so far.
+
+The probes only collect: MX, DMARC/DKIM/TLS-RPT/MTA-STS records, PTR and blocklist answers, TLSA
+records with their DNSSEC status and the certificate the server presents (SPF is in
+:mod:`mailaudit.probes.spf`). Judging is in :mod:`mailaudit.evaluate.dns`; the record grammars are
+in :mod:`mailaudit.dns_records`.
 """
 
 from __future__ import annotations
@@ -13,25 +18,35 @@ import http.client
 import ipaddress
 import socket
 import ssl
+import threading
+import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 
 import dns.exception
 import dns.flags
+import dns.message
 import dns.name
-import dns.nameserver
+import dns.rcode
 import dns.rdatatype
-import dns.resolver
 import dns.reversename
+import dns.rrset
 
-from mailaudit.errors import ConnectError, DnsError, ProtocolError
+from mailaudit.budget import Deadline
+from mailaudit.dns_records import (
+    DmarcSyntax,
+    is_dmarc_candidate,
+    parse_dmarc,
+    starts_with_dmarc1,
+)
+from mailaudit.errors import BudgetExceeded, ConnectError, DnsError, ProtocolError
 from mailaudit.probes.relay import Channel, SessionSettings, open_session
-from mailaudit.resolver import DnsServer, make_resolver
+from mailaudit.resolver import DnsServer, exchange, query_name, system_servers
 
-MAX_SPF_DEPTH = 10  # include/redirect nesting followed before giving up (loops are caught earlier)
 MAX_POLICY_BYTES = 64 * 1024  # RFC 8461 §3.3: senders may refuse larger MTA-STS policies
 NOT_FOUND = ("NXDOMAIN", "NODATA")
+EDNS_PAYLOAD = 1232  # RFC 9715 / DNS flag day 2020: avoids fragmentation; larger answers go over TCP
 
 
 # --- the resolver -----------------------------------------------------------------------------
@@ -55,20 +70,28 @@ class DnsSettings:
         return str(self.server) if self.server else "the system resolver"
 
 
-def make_dns_resolver(settings: DnsSettings, dnssec: bool = False) -> dns.resolver.Resolver:
-    """The one resolver factory of the DNS probes (built on :func:`mailaudit.resolver.make_resolver`).
+class DnsWorkBudget:
+    """The time all DNS probes of one server may take together (policy ``dns.server_deadline_s``).
 
-    With ``dnssec`` the queries carry the AD and DO bits, so a validating resolver reports in the
-    AD bit whether it validated the answer (RFC 6840 §5.7).
+    Only time spent inside :meth:`running` counts, so the other families' probes that run between
+    two DNS probes of the same server do not use it up.
     """
-    resolver = make_resolver(settings.server, settings.timeout_s)
-    resolver.timeout = settings.timeout_s
-    resolver.lifetime = settings.lifetime_s
-    resolver.cache = None
-    if dnssec:
-        resolver.use_edns(0, dns.flags.DO, 1232)
-        resolver.flags = dns.flags.RD | dns.flags.AD
-    return resolver
+
+    def __init__(self, seconds: float, what: str, policy_key: str = "dns.server_deadline_s") -> None:
+        self.seconds = seconds
+        self.what = what
+        self.policy_key = policy_key
+        self.spent = 0.0
+
+    @contextmanager
+    def running(self) -> Iterator[Deadline]:
+        """A deadline for one probe: what is left of the budget; the time taken is charged."""
+        started = time.monotonic()
+        deadline = Deadline(started + self.seconds - self.spent, self.what, self.seconds, self.policy_key)
+        try:
+            yield deadline
+        finally:
+            self.spent += time.monotonic() - started
 
 
 @dataclass(frozen=True)
@@ -94,40 +117,46 @@ class Answer:
         return f"{self.name} {self.rdtype} -> {self.status}{secure}: {shown}"
 
 
-def translate_dns_exception(exc: Exception, name: str, rdtype: str, settings: DnsSettings) -> DnsError:
-    """A resolver failure as the suite's DnsError: one line naming the query and the resolver."""
-    where = f"{name} {rdtype} via {settings.where}"
-    if isinstance(exc, dns.exception.Timeout):
-        tries = settings.retries + 1
-        return DnsError(f"{where}: no answer within {settings.lifetime_s:g} s ({tries} tries)")
-    if isinstance(exc, dns.resolver.NoNameservers):
-        rcodes = sorted({str(e[3]) for e in exc.kwargs.get("errors", []) if len(e) > 3})
-        return DnsError(f"{where}: {'/'.join(rcodes) or 'SERVFAIL'} (the resolver could not answer)")
-    return DnsError(f"{where}: {type(exc).__name__}: {exc}")
-
-
 class DnsClient:
-    """Queries through the configured resolver; keeps a log of every answer for the evidence."""
+    """Queries through the configured resolver within a deadline; logs every answer for the evidence."""
 
-    def __init__(self, settings: DnsSettings) -> None:
+    def __init__(self, settings: DnsSettings, deadline: Deadline | None = None) -> None:
         self.settings = settings
-        self.resolver = make_dns_resolver(settings)
-        self._secure_resolver = make_dns_resolver(settings, dnssec=True)
+        self.deadline = deadline or Deadline.never()
+        self.servers = (settings.server,) if settings.server else system_servers()
         self.log: list[str] = []
+        self.queries = 0
+
+    def message(self, name: str, rdtype: str,
+                dnssec: bool = False) -> tuple[dns.message.Message, dns.rrset.RRset | None]:
+        """Ask once (with the policy's retries): the reply (NOERROR or NXDOMAIN) and its answer
+        RRset after following CNAMEs (None when there is none). Failures raise DnsError, the
+        deadline BudgetExceeded, each carrying the queries made so far."""
+        where = f"{name} {rdtype} via {self.settings.where}"
+        self.queries += 1
+        try:
+            request = dns.message.make_query(query_name(name, where), rdtype, use_edns=0,
+                                             payload=EDNS_PAYLOAD, want_dnssec=dnssec)
+            if dnssec:
+                request.flags |= dns.flags.AD
+            response = exchange(request, self.servers, self.settings.timeout_s, self.settings.retries,
+                                self.deadline, where)
+            if response.rcode() == dns.rcode.NXDOMAIN:
+                return response, None
+            return response, _chained_answer(response, where)
+        except (DnsError, BudgetExceeded) as exc:
+            raise type(exc)(str(exc), evidence=self.evidence(),
+                            evidence_name="DNS queries before the failure") from None
 
     def query(self, name: str, rdtype: str, dnssec: bool = False) -> Answer:
-        """Ask once (with the policy's retries); NXDOMAIN/NODATA are answers, failures DnsError."""
-        resolver = self._secure_resolver if dnssec else self.resolver
-        try:
-            result = resolver.resolve(name, rdtype, raise_on_no_answer=False, search=False)
-        except dns.resolver.NXDOMAIN:
+        """One question as an :class:`Answer`; NXDOMAIN/NODATA are answers, failures DnsError."""
+        response, rrset = self.message(name, rdtype, dnssec)
+        if response.rcode() == dns.rcode.NXDOMAIN:
             answer = Answer(name, rdtype, "NXDOMAIN")
-        except dns.exception.DNSException as exc:
-            raise translate_dns_exception(exc, name, rdtype, self.settings) from None
         else:
-            secure = bool(result.response.flags & dns.flags.AD)
-            signed = any(rrset.rdtype == dns.rdatatype.RRSIG for rrset in result.response.answer)
-            records = tuple(_rdata_text(rdata) for rdata in result.rrset or ())
+            secure = bool(response.flags & dns.flags.AD)
+            signed = any(rrset.rdtype == dns.rdatatype.RRSIG for rrset in response.answer)
+            records = tuple(_rdata_text(rdata) for rdata in rrset or ())
             answer = Answer(name, rdtype, "NOERROR" if records else "NODATA", records, secure, signed)
         self.log.append(answer.line())
         return answer
@@ -140,11 +169,13 @@ class DnsClient:
         """Every query asked so far, one per line."""
         return "\n".join(self.log)
 
-    def nameservers(self) -> list[dns.nameserver.Nameserver] | None:
-        """The resolver as a nameserver list, for library code that builds its own resolver
-        (checkdmarc does for SPF ``exp=``); None means the system's, as for our own queries."""
-        server = self.settings.server
-        return [dns.nameserver.Do53Nameserver(server.ip, server.port)] if server else None
+
+def _chained_answer(response: dns.message.Message, where: str) -> dns.rrset.RRset | None:
+    """The answer RRset for the question, following CNAMEs inside the reply (RFC 1034 §3.6.2)."""
+    try:
+        return response.resolve_chaining().answer
+    except dns.exception.DNSException as exc:
+        raise DnsError(f"{where}: malformed answer ({type(exc).__name__}: {str(exc)[:120]})") from None
 
 
 def _rdata_text(rdata: object) -> str:
@@ -153,6 +184,15 @@ def _rdata_text(rdata: object) -> str:
     if strings is not None:
         return b"".join(strings).decode("utf-8", "replace")
     return rdata.to_text()
+
+
+def is_dns_name(text: str) -> bool:
+    """True when DNS can carry ``text`` as a name (labels 1-63 octets, at most 255 in all)."""
+    try:
+        dns.name.from_text(text)
+    except dns.exception.DNSException:
+        return False
+    return bool(text) and ".." not in text
 
 
 # --- MX ---------------------------------------------------------------------------------------
@@ -197,265 +237,11 @@ def probe_mx(client: DnsClient, domain: str, dnssec: bool = False) -> MxProbe:
     return MxProbe(domain, answer, tuple(sorted(hosts, key=lambda h: (h.preference, h.name))))
 
 
-# --- SPF --------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class SpfTerm:
-    """One term of an SPF record with the DNS lookups it costs (RFC 7208 §4.6.4)."""
-
-    text: str
-    lookups: int = 0
-    void: bool = False
-    detail: str = ""
-    child: SpfNode | None = None
-
-
-@dataclass(frozen=True)
-class SpfNode:
-    """An SPF record and its terms; includes and redirects are child nodes."""
-
-    domain: str
-    record: str | None
-    terms: tuple[SpfTerm, ...] = ()
-    problem: str = ""
-
-    def lookups(self) -> int:
-        """DNS-querying terms, counted recursively."""
-        return sum(t.lookups + (t.child.lookups() if t.child else 0) for t in self.terms)
-
-    def voids(self) -> int:
-        """Lookups that returned NXDOMAIN or no records, counted recursively."""
-        return sum(int(t.void) + (t.child.voids() if t.child else 0) for t in self.terms)
-
-    def render(self, indent: int = 0) -> str:
-        """The include tree, one term per line, with each lookup's cost."""
-        pad = "  " * indent
-        head = f"{pad}{self.domain}: {self.record or '(no SPF record)'}"
-        head += f"  [{self.lookups()} lookups, {self.voids()} void]"
-        if self.problem:
-            head += f"  !! {self.problem}"
-        lines = [head]
-        for term in self.terms:
-            if not term.lookups:
-                continue
-            cost = f"+{term.lookups}" + (" void" if term.void else "")
-            lines.append(f"{pad}  - {term.text} ({cost}) {term.detail}".rstrip())
-            if term.child:
-                lines.append(term.child.render(indent + 2))
-        return "\n".join(lines)
-
-
-@dataclass(frozen=True)
-class SpfRecordCheck:
-    """One published SPF record: checkdmarc's parse of it and our recursive lookup tree."""
-
-    record: str
-    error: str | None  # checkdmarc's verdict: syntax error, include loop...
-    error_kind: str | None
-    warnings: tuple[str, ...]
-    tree: SpfNode
-    all_term: str | None  # "-all", "~all", "?all", "+all"; None when the record has no all
-    redirect: str | None
-
-    @property
-    def lookups(self) -> int:
-        """Recursive DNS-querying terms."""
-        return self.tree.lookups()
-
-    @property
-    def voids(self) -> int:
-        """Recursive void lookups."""
-        return self.tree.voids()
-
-
-@dataclass(frozen=True)
-class SpfEvaluation:
-    """pyspf's verdict for one client IP (RFC 7208 §2.6)."""
-
-    ip: str
-    result: str
-    explanation: str
-    lookups: int
-    void_lookups: int
-
-
-@dataclass(frozen=True)
-class SpfProbe:
-    """Every TXT record at the domain, the SPF ones parsed, and the log of queries made."""
-
-    domain: str
-    txt: Answer
-    records: tuple[SpfRecordCheck, ...]
-    log: str = ""
-
-
-def is_spf(text: str) -> bool:
-    """RFC 7208 §4.5: a record is SPF if it is exactly ``v=spf1`` or starts with ``v=spf1 ``."""
-    lowered = text.lower()
-    return lowered == "v=spf1" or lowered.startswith("v=spf1 ")
-
-
-def split_term(token: str) -> tuple[str, str, str]:
-    """``-include:example.com`` -> ("-", "include", "example.com"); modifiers keep their ``=``."""
-    qualifier = token[0] if token[:1] in "+-~?" else ""
-    body = token[len(qualifier):]
-    if "=" in body and (":" not in body or body.index("=") < body.index(":")):
-        name, _, value = body.partition("=")
-        return qualifier, name.lower() + "=", value
-    for sep in (":", "/"):
-        if sep in body:
-            name, _, rest = body.partition(sep)
-            return qualifier, name.lower(), rest if sep == ":" else sep + rest
-    return qualifier, body.lower(), ""
-
-
-def probe_spf(client: DnsClient, domain: str) -> SpfProbe:
-    """The TXT records of ``domain``; each SPF record parsed by checkdmarc and walked for lookups."""
-    txt = client.query(domain, "TXT")
-    checks = tuple(_check_spf_record(client, domain, r) for r in sorted(txt.records) if is_spf(r))
-    return SpfProbe(domain, txt, checks, client.evidence())
-
-
-def _check_spf_record(client: DnsClient, domain: str, record: str) -> SpfRecordCheck:
-    tree = walk_spf(client, domain, record, (domain.lower(),))
-    error, kind, warnings = _checkdmarc_spf(client, domain, record)
-    tokens = [split_term(t) for t in record.split()[1:]]
-    all_term = next((f"{q or '+'}all" for q, name, _ in tokens if name == "all"), None)
-    redirect = next((v for _, name, v in tokens if name == "redirect="), None)
-    return SpfRecordCheck(record, error, kind, tuple(warnings), tree, all_term, redirect)
-
-
-def _checkdmarc_spf(client: DnsClient, domain: str, record: str) -> tuple[str | None, str | None, list[str]]:
-    """checkdmarc's parse of one record (syntax, loops, its own counts); DNS through our resolver."""
-    from checkdmarc import spf as cd_spf
-    from checkdmarc import utils as cd_utils
-
-    cd_utils.DNS_CACHE.clear()  # its cache is keyed by name only, not by resolver
-    try:
-        parsed = cd_spf.parse_spf_record(
-            record, domain, resolver=client.resolver, nameservers=client.nameservers(), ignore_too_many_lookups=True,
-            timeout=client.settings.timeout_s, retries=client.settings.retries)
-    except cd_spf.SPFError as exc:
-        return str(exc.args[0] if exc.args else exc), type(exc).__name__, []
-    warnings = list(parsed.get("warnings", []))
-    if parsed.get("error"):
-        return str(parsed["error"]), "SPFTooManyDNSLookups", warnings
-    return None, None, warnings
-
-
-def walk_spf(client: DnsClient, domain: str, record: str, chain: tuple[str, ...]) -> SpfNode:
-    """Follow every DNS-querying term of ``record`` recursively, counting lookups and void lookups."""
-    terms = tuple(_spf_term(client, domain, token, chain) for token in record.split()[1:])
-    return SpfNode(domain, record, terms)
-
-
-def _spf_term(client: DnsClient, domain: str, token: str, chain: tuple[str, ...]) -> SpfTerm:
-    _, name, value = split_term(token)
-    if name not in ("include", "redirect=", "a", "mx", "ptr", "exists"):
-        return SpfTerm(token)
-    if "%" in value:
-        return SpfTerm(token, 1, detail="(macro: expanded only per message, not resolved)")
-    target = (value.split("/")[0] or domain).rstrip(".").lower()
-    try:
-        dns.name.from_text(target)
-    except dns.exception.DNSException:
-        return SpfTerm(token, 1, detail=f"-> {target!r} is not a valid domain name (permerror)")
-    if name in ("include", "redirect="):
-        return _spf_include(client, token, target, chain)
-    if name == "ptr":
-        return SpfTerm(token, 1, detail="(depends on the client IP; RFC 7208 §5.5: do not use)")
-    if name == "mx":
-        return _spf_mx(client, token, target)
-    rdtypes = ("A",) if name == "exists" else ("A", "AAAA")
-    found = [r for t in rdtypes for r in client.query(target, t).records]
-    detail = f"-> {', '.join(found)}" if found else f"-> {target} has no address (void)"
-    return SpfTerm(token, 1, void=not found, detail=detail)
-
-
-def _spf_mx(client: DnsClient, token: str, target: str) -> SpfTerm:
-    answer = client.query(target, "MX")
-    if not answer.found:
-        return SpfTerm(token, 1, void=True, detail=f"-> {target} has no MX (void)")
-    names = [r.split(" ", 1)[1].rstrip(".") for r in answer.records]
-    detail = f"-> {', '.join(names)}"
-    if len(names) > 10:
-        detail += " (more than 10 MX names: permerror, RFC 7208 §4.6.4)"
-    return SpfTerm(token, 1, detail=detail)
-
-
-def _spf_include(client: DnsClient, token: str, target: str, chain: tuple[str, ...]) -> SpfTerm:
-    if target in chain:
-        return SpfTerm(token, 1, detail=f"-> loop back to {target} (permerror)",
-                       child=SpfNode(target, None, problem="include/redirect loop"))
-    if len(chain) > MAX_SPF_DEPTH:
-        return SpfTerm(token, 1, detail="-> nested too deep, not followed")
-    answer = client.query(target, "TXT")
-    spf = [r for r in answer.records if is_spf(r)]
-    if not spf:
-        void = answer.status in NOT_FOUND
-        return SpfTerm(token, 1, void=void, detail=f"-> {target}: no SPF record ({answer.status}; permerror)",
-                       child=SpfNode(target, None, problem="no SPF record"))
-    child = walk_spf(client, target, spf[0], (*chain, target))
-    if len(spf) > 1:
-        child = SpfNode(child.domain, child.record, child.terms, f"{len(spf)} SPF records (permerror)")
-    return SpfTerm(token, 1, detail=f"-> {target}", child=child)
-
-
-# --- SPF evaluation with pyspf through our resolver -------------------------------------------
-
-def evaluate_spf_ip(client: DnsClient, domain: str, ip: str, helo: str) -> SpfEvaluation:
-    """Run pyspf (a full RFC 7208 evaluator) for ``ip`` sending as postmaster@``domain``."""
-    import spf as pyspf
-
-    with _pyspf_through(client):
-        query = pyspf.query(i=ip, s=f"postmaster@{domain}", h=helo, timeout=client.settings.lifetime_s)
-        result, _code, explanation = query.check()
-    if result == "temperror":
-        raise DnsError(f"SPF evaluation of {domain} for {ip}: temperror ({explanation})")
-    return SpfEvaluation(ip, result, str(explanation), query.lookups, query.void_lookups)
-
-
-@contextmanager
-def _pyspf_through(client: DnsClient) -> Iterator[None]:
-    """pyspf looks names up through a module function; point it at our resolver for the call."""
-    import spf as pyspf
-
-    def lookup(name: str, qtype: str, tcpfallback: bool = True, timeout: float = 30) -> list:
-        try:
-            answer = client.resolver.resolve(name, qtype, raise_on_no_answer=False, search=False)
-        except dns.resolver.NXDOMAIN:
-            client.log.append(f"{name} {qtype} -> NXDOMAIN (pyspf)")
-            return []
-        except dns.exception.DNSException as exc:
-            raise pyspf.TempError(str(translate_dns_exception(exc, name, qtype, client.settings))) from None
-        values = [_pyspf_value(qtype, rdata) for rdata in answer.rrset or ()]
-        client.log.append(f"{name} {qtype} -> {len(values)} records (pyspf)")
-        return [((name, qtype), v) for v in values]
-
-    saved = pyspf.DNSLookup
-    pyspf.DNSLookup = lookup
-    try:
-        yield
-    finally:
-        pyspf.DNSLookup = saved
-
-
-def _pyspf_value(qtype: str, rdata: object) -> object:
-    """The value shapes pyspf's own dnspython adapter returns."""
-    if qtype in ("A", "AAAA"):
-        return rdata.address
-    if qtype == "MX":
-        return (rdata.preference, rdata.exchange)
-    if qtype == "PTR":
-        return rdata.target.to_text(True)
-    return rdata.strings
-
-
 # --- DMARC ------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class ReportDestination:
-    """One rua/ruf mailto destination and, when external, whether it authorizes the domain."""
+    """One rua mailto destination and, when external, whether it authorizes the domain."""
 
     uri: str
     address: str
@@ -463,23 +249,55 @@ class ReportDestination:
     external: bool
     authorized: bool | None  # None for internal destinations (no authorization needed)
     authorization: Answer | None = None
+    note: str = ""  # why the authorization could not be asked
 
 
 @dataclass(frozen=True)
 class DmarcRecordCheck:
-    """One published DMARC record: checkdmarc's parse, its raw tags, and its rua destinations."""
+    """One published DMARC record: its parse (RFC 7489 grammar) and its rua destinations."""
 
     record: str
-    error: str | None
-    tags: tuple[tuple[str, str], ...]  # raw tags as written (pct included; RFC 9989 parsers drop it)
-    policy: str | None  # p, as checkdmarc normalised it
-    subdomain_policy: str | None
-    warnings: tuple[str, ...]
-    rua: tuple[ReportDestination, ...]
+    syntax: DmarcSyntax
+    rua: tuple[ReportDestination, ...] = ()
+
+    @classmethod
+    def of(cls, record: str, rua: tuple[ReportDestination, ...] = ()) -> DmarcRecordCheck:
+        """Parse ``record`` (no DNS): for tests and tools."""
+        return cls(record, parse_dmarc(record), tuple(rua))
+
+    @property
+    def errors(self) -> tuple[str, ...]:
+        """Grammar errors; empty when the record is valid."""
+        return self.syntax.errors
+
+    @property
+    def error(self) -> str | None:
+        """The errors as one line, None when valid."""
+        return "; ".join(self.syntax.errors) or None
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """Valid, but worth saying (unknown tags)."""
+        return self.syntax.warnings
+
+    @property
+    def tags(self) -> tuple[tuple[str, str], ...]:
+        """Tags as written, names lower-cased."""
+        return self.syntax.tags
+
+    @property
+    def policy(self) -> str | None:
+        """``p`` (None when absent or invalid)."""
+        return self.syntax.policy
+
+    @property
+    def subdomain_policy(self) -> str | None:
+        """``sp``, defaulting to ``p``."""
+        return self.syntax.subdomain_policy
 
     def tag(self, name: str) -> str | None:
         """A raw tag's value, or None when the record does not set it."""
-        return next((v for k, v in self.tags if k == name), None)
+        return self.syntax.tag(name)
 
 
 @dataclass(frozen=True)
@@ -493,11 +311,6 @@ class DmarcProbe:
     log: str = ""
 
 
-def is_dmarc(text: str) -> bool:
-    """RFC 7489 §6.6.3: the record starts with ``v=DMARC1``."""
-    return text.replace(" ", "").upper().startswith("V=DMARC1")
-
-
 def organizational_domain(domain: str) -> str:
     """The organizational domain (public suffix list, as checkdmarc computes it)."""
     from checkdmarc.utils import get_base_domain
@@ -509,56 +322,33 @@ def probe_dmarc(client: DnsClient, domain: str) -> DmarcProbe:
     """``_dmarc.<domain>`` TXT, falling back to the organizational domain (RFC 7489 §6.6.3)."""
     org = organizational_domain(domain)
     answer = client.query(f"_dmarc.{domain}", "TXT")
-    if not any(is_dmarc(r) for r in answer.records) and org != domain.lower():
+    if not any(is_dmarc_candidate(r) for r in answer.records) and org != domain.lower():
         answer = client.query(f"_dmarc.{org}", "TXT")
     policy_domain = answer.name.removeprefix("_dmarc.")
-    checks = tuple(_check_dmarc_record(client, policy_domain, r) for r in sorted(answer.records) if is_dmarc(r))
+    candidates = sorted(r for r in answer.records if is_dmarc_candidate(r))
+    checks = tuple(_check_dmarc_record(client, policy_domain, r) for r in candidates)
     return DmarcProbe(domain, org, answer, checks, client.evidence())
 
 
-def raw_tags(record: str) -> tuple[tuple[str, str], ...]:
-    """``v=DMARC1; p=none`` -> (("v", "DMARC1"), ("p", "none")): tag names lower-cased."""
-    pairs = []
-    for part in record.split(";"):
-        name, sep, value = part.partition("=")
-        if sep:
-            pairs.append((name.strip().lower(), value.strip()))
-    return tuple(pairs)
-
-
 def _check_dmarc_record(client: DnsClient, domain: str, record: str) -> DmarcRecordCheck:
-    from checkdmarc import dmarc as cd_dmarc
-    from checkdmarc import utils as cd_utils
-    from checkdmarc.spf import SPFError
-
-    cd_utils.DNS_CACHE.clear()
-    error, policy, sp, warnings = None, None, None, []
-    try:
-        parsed = cd_dmarc.parse_dmarc_record(
-            record, domain, resolver=client.resolver, nameservers=client.nameservers(),
-            timeout=client.settings.timeout_s, retries=client.settings.retries)
-        policy, sp = parsed["tags"]["p"]["value"], parsed["tags"]["sp"]["value"]
-        warnings = [str(w) for w in parsed.get("warnings", [])]
-    except (cd_dmarc.DMARCError, SPFError) as exc:  # SPFError: an SPF record where DMARC should be
-        error = str(exc.args[0] if exc.args else exc)
-    tags = raw_tags(record)
-    rua_value = next((v for k, v in tags if k == "rua"), "")
-    destinations = tuple(_destination(client, domain, uri.strip())
-                         for uri in rua_value.split(",") if uri.strip())
-    return DmarcRecordCheck(record, error, tags, policy, sp, tuple(warnings), destinations)
+    syntax = parse_dmarc(record)
+    destinations = tuple(_destination(client, domain, uri.uri, uri.address) for uri in syntax.rua if uri.address)
+    return DmarcRecordCheck(record, syntax, destinations)
 
 
-def _destination(client: DnsClient, domain: str, uri: str) -> ReportDestination:
-    """A rua URI; external mailto destinations are checked per RFC 7489 §7.1."""
-    address = uri.split("!")[0]
-    address = address[len("mailto:"):] if address.lower().startswith("mailto:") else address
+def _destination(client: DnsClient, domain: str, uri: str, address: str) -> ReportDestination:
+    """A rua mailto URI; external destinations are checked per RFC 7489 §7.1."""
     dest_domain = address.rpartition("@")[2].lower().rstrip(".")
-    external = bool(dest_domain) and organizational_domain(dest_domain) != organizational_domain(domain)
+    external = organizational_domain(dest_domain) != organizational_domain(domain)
     if not external:
         return ReportDestination(uri, address, dest_domain, False, None)
-    answer = client.query(f"{domain}._report._dmarc.{dest_domain}", "TXT")
-    authorized = any(is_dmarc(r) for r in answer.records)
-    return ReportDestination(uri, address, dest_domain, True, authorized, answer)
+    name = f"{domain}._report._dmarc.{dest_domain}"
+    if not is_dns_name(name):
+        return ReportDestination(uri, address, dest_domain, True, False,
+                                 note=f"{name[:80]}… is too long a name to ask")
+    answer = client.query(name, "TXT")
+    return ReportDestination(uri, address, dest_domain, True, any(starts_with_dmarc1(r) for r in answer.records),
+                             answer)
 
 
 # --- DKIM, TLS-RPT, PTR -----------------------------------------------------------------------
@@ -672,33 +462,67 @@ class _PinnedHTTPSConnection(http.client.HTTPSConnection):
         self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
 
 
-def fetch_https(host: str, ip: str, path: str, timeout_s: float, ca_file: str | None) -> HttpsFetch:
+def fetch_https(host: str, ip: str, path: str, timeout_s: float, ca_file: str | None,
+                deadline: Deadline | None = None) -> HttpsFetch:
     """GET ``https://host/path`` from ``ip``; redirects are not followed (RFC 8461 §3.3).
 
-    A certificate or HTTP problem is an observation (``error``); a connection that cannot be made
-    at all raises ConnectError.
+    The whole fetch (connect, handshake, request, body of at most 64 KiB) takes at most
+    ``timeout_s``, cut to ``deadline``: a server that trickles bytes is cut off there. A
+    certificate or HTTP problem is an observation (``error``); a connection that cannot be made
+    or finished raises ConnectError.
     """
     url = f"https://{host}{path}"
+    total = (deadline or Deadline.never()).timeout(timeout_s)
     context = ssl.create_default_context(cafile=ca_file)
-    conn = _PinnedHTTPSConnection(host, ip, timeout=timeout_s, context=context)
+    conn = _PinnedHTTPSConnection(host, ip, timeout=total, context=context)
+    watchdog = _Watchdog(conn, total)
     try:
         conn.request("GET", path, headers={"User-Agent": "mailaudit", "Connection": "close"})
         response = conn.getresponse()
         body = response.read(MAX_POLICY_BYTES + 1)
+        if watchdog.fired.is_set():
+            raise ConnectError(f"{url} ({ip}:443): no complete answer within {total:g} s")
         return HttpsFetch(url, ip, response.status, response.getheader("Content-Type", ""),
                           body.decode("utf-8", "replace"))
     except ssl.SSLCertVerificationError as exc:
         return HttpsFetch(url, ip, error=f"certificate not valid for {host}: {exc.verify_message}")
     except ssl.SSLError as exc:
+        if watchdog.fired.is_set():
+            raise ConnectError(f"{url} ({ip}:443): no complete answer within {total:g} s") from None
         return HttpsFetch(url, ip, error=f"TLS handshake failed: {exc.reason or exc}")
     except ConnectionRefusedError:
         raise ConnectError(f"{url} ({ip}:443): connection refused") from None
     except TimeoutError:
-        raise ConnectError(f"{url} ({ip}:443): no answer within {timeout_s:g} s") from None
+        raise ConnectError(f"{url} ({ip}:443): no answer within {total:g} s") from None
     except (OSError, http.client.HTTPException) as exc:
+        if watchdog.fired.is_set():
+            raise ConnectError(f"{url} ({ip}:443): no complete answer within {total:g} s") from None
         raise ConnectError(f"{url} ({ip}:443): {exc}") from None
     finally:
+        watchdog.cancel()
         conn.close()
+
+
+class _Watchdog:
+    """Shuts a connection's socket down after ``seconds``, so no trickle outlasts the fetch's bound."""
+
+    def __init__(self, conn: http.client.HTTPConnection, seconds: float) -> None:
+        self.conn = conn
+        self.fired = threading.Event()
+        self.timer = threading.Timer(seconds, self._fire)
+        self.timer.daemon = True
+        self.timer.start()
+
+    def _fire(self) -> None:
+        self.fired.set()
+        sock = self.conn.sock
+        if sock is not None:
+            with suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def cancel(self) -> None:
+        """Stop the timer (the fetch ended in time)."""
+        self.timer.cancel()
 
 
 def probe_mta_sts(client: DnsClient, domain: str, timeout_s: float, ca_file: str | None) -> MtaStsProbe:
@@ -711,7 +535,7 @@ def probe_mta_sts(client: DnsClient, domain: str, timeout_s: float, ca_file: str
         host = f"mta-sts.{domain}"
         addresses = client.addresses(host)
         path = "/.well-known/mta-sts.txt"
-        fetch = (fetch_https(host, addresses[0], path, timeout_s, ca_file) if addresses else
+        fetch = (fetch_https(host, addresses[0], path, timeout_s, ca_file, client.deadline) if addresses else
                  HttpsFetch(f"https://{host}{path}", None, error=f"{host} has no address"))
     return MtaStsProbe(domain, txt, fetch, mx_hosts, client.evidence())
 
@@ -745,9 +569,11 @@ class DaneProbe:
     log: str = ""
 
 
-def fetch_starttls_chain(ip: str, port: int, server_name: str, timeout_s: float) -> PresentedChain:
+def fetch_starttls_chain(ip: str, port: int, server_name: str, timeout_s: float,
+                         deadline: Deadline | None = None) -> PresentedChain:
     """EHLO, STARTTLS and the presented certificate chain (no validation: DANE judges it)."""
-    settings = SessionSettings(connect_timeout=timeout_s, command_timeout=timeout_s)
+    settings = SessionSettings(connect_timeout=timeout_s, command_timeout=timeout_s,
+                               deadline=deadline or Deadline.never())
     session, unavailable = open_session(ip, server_name, Channel(port, "starttls"), settings)
     try:
         if unavailable:
@@ -765,5 +591,5 @@ def probe_dane(client: DnsClient, domain: str, server_ip: str, server_host: str,
     hosts = tuple(DaneHost(n, client.query(f"_25._tcp.{n}", "TLSA", dnssec=True)) for n in names)
     chain = None
     if any(h.tlsa.found for h in hosts):
-        chain = fetch_starttls_chain(server_ip, 25, hosts[0].host, timeout_s)
+        chain = fetch_starttls_chain(server_ip, 25, hosts[0].host, timeout_s, client.deadline)
     return DaneProbe(domain, mx.answer, hosts, chain, client.evidence())

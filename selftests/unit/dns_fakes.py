@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import dns.message
@@ -14,13 +15,20 @@ from mailaudit.probes.dns import Answer
 
 @dataclass
 class FakeClient:
-    """Answers ``query(name, rdtype)`` from a dict; a missing name is NXDOMAIN."""
+    """Answers ``query(name, rdtype)`` from a dict; a missing name is NXDOMAIN. Counts queries."""
 
     zone: dict[tuple[str, str], tuple[str, ...]]
     log: list[str] = field(default_factory=list)
+    asked: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def queries(self) -> int:
+        """How many questions were asked."""
+        return len(self.asked)
 
     def query(self, name: str, rdtype: str, dnssec: bool = False) -> Answer:
         """The records of (name, rdtype), NODATA when the name has other types, else NXDOMAIN."""
+        self.asked.append((name.lower().rstrip("."), rdtype))
         key = (name.lower().rstrip("."), rdtype)
         if key in self.zone:
             records = self.zone[key]
@@ -39,10 +47,12 @@ class FakeClient:
 
 
 class MisbehavingDnsServer:
-    """A UDP DNS server on 127.0.0.1 that answers every query with one rcode, or never answers."""
+    """A UDP DNS server on 127.0.0.1 that answers every query with one rcode, never answers
+    (``rcode=None``), or sends what ``reply(query_wire)`` returns (malformed replies)."""
 
-    def __init__(self, rcode: str | None) -> None:
-        self.rcode = rcode  # "SERVFAIL", "REFUSED", ... or None for silence
+    def __init__(self, rcode: str | None, reply: Callable[[bytes], bytes] | None = None) -> None:
+        self.rcode = rcode  # "SERVFAIL", "REFUSED", "FORMERR", ... or None for silence
+        self.reply = reply
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind(("127.0.0.1", 0))
         self.sock.settimeout(0.2)
@@ -67,6 +77,9 @@ class MisbehavingDnsServer:
             except (TimeoutError, OSError):
                 continue
             self.queries += 1
+            if self.reply is not None:
+                self.sock.sendto(self.reply(wire), peer)
+                continue
             if self.rcode is None:
                 continue
             response = dns.message.make_response(dns.message.from_wire(wire))

@@ -33,7 +33,6 @@ from mailaudit.probes.dns import (
     MxProbe,
     PtrProbe,
     ReportDestination,
-    raw_tags,
 )
 
 POLICY = load_policy(Path(__file__).resolve().parents[2] / "policies" / "baseline.yaml").dns
@@ -41,10 +40,8 @@ POLICY = load_policy(Path(__file__).resolve().parents[2] / "policies" / "baselin
 
 # --- DMARC ------------------------------------------------------------------------------------
 
-def _dmarc(record: str, p: str | None = None, sp: str | None = None, rua=(), error=None) -> DmarcRecordCheck:
-    tags = raw_tags(record)
-    policy = p or dict(tags).get("p")
-    return DmarcRecordCheck(record, error, tags, policy, sp or dict(tags).get("sp", policy), (), tuple(rua))
+def _dmarc(record: str, rua=()) -> DmarcRecordCheck:
+    return DmarcRecordCheck.of(record, tuple(rua))
 
 
 def _dmarc_probe(*checks: DmarcRecordCheck) -> DmarcProbe:
@@ -54,13 +51,13 @@ def _dmarc_probe(*checks: DmarcRecordCheck) -> DmarcProbe:
 
 
 def test_dmarc_record_count_and_validity():
-    """None or two records fail; an invalid record fails with checkdmarc's reason; one valid passes."""
+    """None or two records fail; an invalid record fails naming the tag; one valid passes."""
     good = _dmarc("v=DMARC1; p=reject")
     assert evaluate_dmarc_record(_dmarc_probe(good)).passed
     assert "found none" in evaluate_dmarc_record(_dmarc_probe()).message
     assert "found 2" in evaluate_dmarc_record(_dmarc_probe(good, _dmarc("v=DMARC1; p=none"))).message
-    bad = _dmarc("v=DMARC1; p=maybe", error="Tag p must have one of the following values")
-    assert "invalid" in evaluate_dmarc_record(_dmarc_probe(bad)).message
+    bad = evaluate_dmarc_record(_dmarc_probe(_dmarc("v=DMARC1; p=maybe")))
+    assert not bad.passed and "invalid" in bad.message and "p=maybe: must be none, quarantine or reject" in bad.message
 
 
 @pytest.mark.parametrize(("record", "ok", "named"), [
@@ -71,7 +68,7 @@ def test_dmarc_record_count_and_validity():
     ("v=DMARC1; p=quarantine; pct=50", False, "pct=50"),
 ])
 def test_dmarc_policy_minimum_sp_and_pct(record, ok, named):
-    """p and sp at least quarantine, pct 100 (checkdmarc drops pct, so the raw tag is read)."""
+    """p and sp at least quarantine, pct 100."""
     evaluation = evaluate_dmarc_policy(_dmarc_probe(_dmarc(record)), POLICY)
     assert evaluation.passed is ok
     assert named in evaluation.message
@@ -92,6 +89,32 @@ def test_dmarc_reporting_needs_rua_and_authorized_external_destinations():
     assert "no rua" in evaluate_dmarc_reporting(_dmarc_probe(_dmarc("v=DMARC1; p=reject"))).message
     evaluation = evaluate_dmarc_reporting(_dmarc_probe(_dmarc("v=DMARC1; p=reject", rua=[bad_ext])))
     assert not evaluation.passed and "example.test._report._dmarc.evil.test" in evaluation.message
+
+
+@pytest.mark.parametrize(("records", "named"), [
+    (("v=DMARC1; p=reject; rua=mailto:d@example.test", "v=DMARC1; p=reject; rua=mailto:e@example.test"),
+     "2 DMARC records|found 2"),
+    (("v=DMARC1; p=reject; rua=mailto:d@example.test; adkim=x",), "adkim=x: must be r or s"),
+    (("v=DMARC1; p=reject; pct=¹⁰⁰; rua=mailto:d@example.test",), "pct=¹⁰⁰"),
+    (("v=DMARC1; rua=mailto:d@example.test; p=reject",), "p= is not the tag right after v="),
+])
+def test_no_dmarc_requirement_passes_on_duplicate_or_invalid_records(records, named):
+    """Two records, an invalid tag, superscript digits in pct, p out of place: RECORD, POLICY and
+    REPORTING all fail (no DMARC policy is enforced, no report assured), naming the problem; none
+    raises a ValueError."""
+    internal = ReportDestination("mailto:d@example.test", "d@example.test", "example.test", False, None)
+    probe = _dmarc_probe(*(_dmarc(r, rua=[internal]) for r in records))
+    for evaluation in (evaluate_dmarc_record(probe), evaluate_dmarc_policy(probe, POLICY),
+                       evaluate_dmarc_reporting(probe)):
+        assert evaluation.outcome.value == "failed", evaluation.message
+        assert any(text in evaluation.message for text in named.split("|")), evaluation.message
+
+
+def test_dmarc_policy_cites_its_policy_leaves():
+    """DMARC-POLICY names dns.dmarc_min_policy and dns.dmarc_min_pct; DKIM its minimum key size."""
+    evaluation = evaluate_dmarc_policy(_dmarc_probe(_dmarc("v=DMARC1; p=reject")), POLICY)
+    assert evaluation.policy_keys == ("dns.dmarc_min_policy", "dns.dmarc_min_pct")
+    assert evaluate_dkim("s", _dkim_answer(), POLICY).policy_keys == ("dns.dkim_min_rsa_bits",)
 
 
 # --- DKIM -------------------------------------------------------------------------------------
@@ -207,6 +230,27 @@ def test_mta_sts_verdicts():
     assert "invalid" in evaluate_mta_sts(_sts("version: STSv1\r\nmode: sometimes\r\n"), POLICY).message
 
 
+@pytest.mark.parametrize(("body", "named"), [
+    ("mode: enforce\r\nmx: mail.example.test\r\nmax_age: 604800\r\n", "version must be STSv1"),
+    ("version: STSv1\r\nmode: enforce\r\nmx: mail.example.test\r\n", "max_age"),
+    ("version: STSv1\r\nmode: enforce\r\nmx: mail.example.test\r\nmax_age: ³\r\n", "max_age"),
+    ("version: STSv1\r\nmode: enforce\r\nmax_age: 86400\r\n", "needs at least one mx"),
+    ("version: STSv1\r\nmode: enforce\r\nmode: testing\r\nmx: mail.example.test\r\nmax_age: 1\r\n",
+     "mode appears 2 times"),
+])
+def test_mta_sts_policy_is_parsed_strictly(body, named):
+    """RFC 8461 §3.2: version, mode and max_age (ASCII digits) are required once, mx for enforce;
+    checkdmarc accepted each of these bodies."""
+    evaluation = evaluate_mta_sts(_sts(body), POLICY)
+    assert not evaluation.passed and named in evaluation.message
+
+
+def test_mta_sts_record_needs_one_valid_id():
+    """RFC 8461 §3.1: exactly one id of 1-32 letters and digits."""
+    evaluation = evaluate_mta_sts(_sts(ENFORCE, mode_txt="v=STSv1; id=2026-11-01"), POLICY)
+    assert not evaluation.passed and "id=2026-11-01" in evaluation.message
+
+
 def test_tlsrpt_verdicts():
     """One valid record passes; none or a record without rua fails."""
     def answer(*records):
@@ -214,6 +258,7 @@ def test_tlsrpt_verdicts():
     assert evaluate_tlsrpt("example.test", answer("v=TLSRPTv1; rua=mailto:t@example.test")).passed
     assert "found none" in evaluate_tlsrpt("example.test", answer()).message
     assert not evaluate_tlsrpt("example.test", answer("v=TLSRPTv1;")).passed
+    assert "ftp:" in evaluate_tlsrpt("example.test", answer("v=TLSRPTv1; rua=ftp://r.example.test/")).message
 
 
 def test_probe_mx_reads_null_mx_and_aliases():
