@@ -28,12 +28,18 @@ def family_of(requirement: str) -> str:
 
 
 def catalog_fields(requirement: Requirement) -> dict[str, Any]:
-    """What a record carries from the catalog, so readers of the JSON need not read the catalog."""
+    """What a record carries from the catalog, so readers of the JSON need not read the catalog:
+    the title, family, what was expected, why it matters, sources, and the remediation both as one
+    line (``remediation``) and in its two parts (SmarterMail's web interface, the generic fix)."""
     return {
         "title": requirement.title,
         "family": family_of(requirement.id),
+        "expected": requirement.expected,
+        "why": requirement.why,
         "sources": list(requirement.sources),
         "remediation": requirement.remediation,
+        "remediation_smartermail": requirement.fix_smartermail,
+        "remediation_generic": requirement.fix_generic,
     }
 
 

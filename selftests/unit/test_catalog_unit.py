@@ -4,7 +4,12 @@ import ast
 import re
 from pathlib import Path
 
+import pytest
+import yaml
+
 from mailaudit.catalog import SEVERITIES, load_catalog
+from mailaudit.errors import ConfigError
+from mailaudit.results import catalog_fields
 
 REPO = Path(__file__).resolve().parents[2]
 ID_PATTERN = re.compile(r"^(SMTP|TLS|DNS|API|XCHK)-[A-Z0-9-]+$")
@@ -22,13 +27,56 @@ def _marked_ids() -> dict[str, list[str]]:
 
 
 def test_catalog_entries_are_complete():
-    """Every entry has a well-formed ID, a title, a known severity, sources and a remediation."""
+    """Every entry has a well-formed ID, a title, a known severity, what is expected, why it matters,
+    sources and a remediation (SmarterMail steps or a generic fix)."""
     catalog = load_catalog()
     assert len(catalog) >= 57
     for req in catalog.values():
         assert ID_PATTERN.match(req.id)
-        assert req.title and req.sources and req.remediation
+        assert req.title and req.sources and req.remediation and req.expected and req.why
+        assert req.fix_smartermail or req.fix_generic
         assert req.severity in SEVERITIES
+
+
+def test_every_requirement_says_how_to_fix_it_on_any_server():
+    """Every entry has a generic fix; every SMTP, TLS and API entry also names the SmarterMail steps
+    (DNS fixes live at the DNS host, so they may have none)."""
+    for req in load_catalog().values():
+        assert req.fix_generic, req.id
+        if not req.id.startswith("DNS-"):
+            assert req.fix_smartermail, req.id
+
+
+def test_records_carry_the_catalog_words():
+    """catalog_fields gives a record the title, family, expected, why, sources and both remediation
+    parts, and the one-line remediation names both."""
+    req = load_catalog()["SMTP-OPEN-RELAY"]
+    fields = catalog_fields(req)
+    assert fields["family"] == "SMTP" and fields["title"] == req.title and fields["why"] == req.why
+    assert fields["expected"] == req.expected and fields["sources"] == list(req.sources)
+    assert fields["remediation_smartermail"].startswith("Settings > Protocols > SMTP In > Allow Relay = Nobody")
+    assert "smtpd_relay_restrictions" in fields["remediation_generic"]
+    assert fields["remediation"].startswith("SmarterMail: Settings")
+    assert "Generic fix: Relay only" in fields["remediation"]
+
+
+@pytest.mark.parametrize(("entry", "complaint"), [
+    ({"severity": "severe"}, "severity must be one of"),
+    ({"why": ""}, "why is required"),
+    ({"remediation": "a plain string"}, "remediation must be a mapping"),
+    ({"remediation": {"smartermail": "", "generic": ""}}, "needs a smartermail or a generic step"),
+    ({"colour": "red"}, "unknown field(s) colour"),
+    ({"sources": []}, "sources is required"),
+])
+def test_malformed_catalog_entries_are_refused_with_the_id(tmp_path, entry, complaint):
+    """A malformed entry stops loading with a ConfigError naming the ID and what is wrong."""
+    good = {"title": "t", "severity": "high", "expected": "e", "why": "w", "sources": ["RFC 1"],
+            "remediation": {"smartermail": "s", "generic": "g"}}
+    path = tmp_path / "catalog.yaml"
+    path.write_text(yaml.safe_dump({"SMTP-X": good | entry}))
+    with pytest.raises(ConfigError, match=re.escape(complaint)) as caught:
+        load_catalog.__wrapped__(path)
+    assert "SMTP-X" in str(caught.value)
 
 
 def test_catalog_matches_the_requirements_document():
