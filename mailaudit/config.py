@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
 from mailaudit.errors import ConfigError, DnsError
+from mailaudit.inventory import Inventory, ServerEntry, credentials, load_inventory
 from mailaudit.policy import Policy, load_policy
 from mailaudit.redact import register_secret
 from mailaudit.resolver import DnsServer, is_ip, make_resolver, parse_dns_server, resolve_addresses
+from mailaudit.shard import parse_shard, select_shard
 from mailaudit.syntax import (
     BadSyntax,
     check_domain,
@@ -31,12 +33,22 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class Target:
-    """One audited server: the name given, the address probed, its mail domain, its API URL."""
+    """One audited server: the name given, the address probed, its mail domain, and its own inputs
+    (from the inventory, else the command line). Passwords are excluded from repr."""
 
     host: str
     ip: str
     domain: str
     api_url: str | None = None
+    smtp_user: str | None = None
+    smtp_password: str | None = field(default=None, repr=False)
+    api_user: str | None = None
+    api_password: str | None = field(default=None, repr=False)
+    dkim_selectors: tuple[str, ...] = ()
+    tls_ports: tuple[int, ...] | None = None
+    outbound_ips: tuple[str, ...] = ()
+    local_recipient: str | None = None
+    tags: tuple[str, ...] = ()
 
     def __str__(self) -> str:
         return self.host
@@ -62,6 +74,8 @@ class Options:
     outbound_ips: tuple[str, ...] = ()
     tls_ports: str | None = None
     api_allow_http: bool = False  # --api-allow-http: plain http:// API URLs allowed (shown in the report)
+    inventory: str | None = None  # --inventory FILE: the servers and their own inputs (instead of --server)
+    shard: str | None = None  # --shard K/N: audit only shard K of the servers
 
 
 @dataclass(frozen=True)
@@ -108,10 +122,20 @@ def build_config(options: Options, env: dict[str, str] | None = None) -> AuditCo
     dns_server = parse_dns_server(options.dns_server) if options.dns_server else None
     _check_files(options)
     smtp_password, api_user, api_password = _secrets(options, env)
+    inventory = _inventory(options)
     policy_path = Path(options.policy)
     policy = load_policy(policy_path)
     waivers = load_waivers(Path(options.waivers)) if options.waivers else ()
-    targets = _targets(options, dns_server, policy)
+    defaults = Target("", "", "", smtp_user=options.smtp_user, smtp_password=smtp_password, api_user=api_user,
+                      api_password=api_password, dkim_selectors=options.dkim_selectors,
+                      tls_ports=check_port_list(options.tls_ports) if options.tls_ports else None,
+                      outbound_ips=options.outbound_ips, local_recipient=options.local_recipient)
+    resolver = make_resolver(dns_server, timeout_s=policy.smtp.connect_timeout_s)
+    if inventory is not None:
+        targets = tuple(_inventory_target(entry, defaults, options, resolver, dns_server, env)
+                        for entry in _shard(options, inventory.servers, lambda e: e.server))
+    else:
+        targets = _targets(options, _shard(options, options.servers, str), defaults, resolver, dns_server)
     return AuditConfig(
         targets=targets,
         policy=policy,
@@ -195,19 +219,62 @@ def _secrets(options: Options, env: dict[str, str]) -> tuple[str | None, str | N
     return smtp_password, api_user, api_password
 
 
-def _targets(options: Options, dns_server: DnsServer | None, policy: Policy) -> tuple[Target, ...]:
-    resolver = make_resolver(dns_server, timeout_s=policy.smtp.connect_timeout_s)
+def _inventory(options: Options) -> Inventory | None:
+    """The inventory, when given (never together with --server)."""
+    if options.inventory is None:
+        return None
+    if options.servers:
+        raise ConfigError("give either --server or --inventory, not both")
+    if options.domains or options.api_urls:
+        raise ConfigError("--domain and --api-url are per server: put them in the --inventory file")
+    return load_inventory(options.inventory, allow_http=options.api_allow_http)
+
+
+def _shard(options: Options, servers: Sequence[T], name: Callable[[T], str]) -> tuple[T, ...]:
+    """The servers of this run's shard (all of them without --shard)."""
+    if options.shard is None:
+        return tuple(servers)
+    k, n = parse_shard(options.shard)
+    return select_shard(servers, k, n, name=name)
+
+
+def _targets(options: Options, hosts: tuple[str, ...], defaults: Target, resolver,
+             dns_server: DnsServer | None) -> tuple[Target, ...]:
+    """The --server targets, each with the command line's inputs."""
     targets = []
-    for index, host in enumerate(options.servers):
-        domain = _pick(options.domains, index) or _domain_of(host)
+    for host in hosts:
+        index = options.servers.index(host)
         api_url = _pick(options.api_urls, index)
-        targets.append(Target(
+        targets.append(dataclasses.replace(
+            defaults,
             host=host,
             ip=_address_of(host, resolver, dns_server),
-            domain=domain,
+            domain=_pick(options.domains, index) or _domain_of(host),
             api_url=api_url.replace("{server}", host).rstrip("/") if api_url else None,
         ))
     return tuple(targets)
+
+
+def _inventory_target(entry: ServerEntry, defaults: Target, options: Options, resolver,
+                      dns_server: DnsServer | None, env: dict[str, str]) -> Target:
+    """One inventory server: its own inputs where the file gives them, else the command line's."""
+    found = credentials(entry, env)
+    return dataclasses.replace(
+        defaults,
+        host=entry.server,
+        ip=_address_of(entry.server, resolver, dns_server),
+        domain=entry.domain or _domain_of(entry.server),
+        api_url=entry.api_url.rstrip("/") if entry.api_url else None,
+        smtp_user=entry.smtp_user or defaults.smtp_user,
+        smtp_password=found.smtp_password or defaults.smtp_password,
+        api_user=found.api_user or defaults.api_user,
+        api_password=found.api_password or defaults.api_password,
+        dkim_selectors=entry.dkim_selectors or defaults.dkim_selectors,
+        tls_ports=entry.tls_ports or defaults.tls_ports,
+        outbound_ips=entry.outbound_ips or defaults.outbound_ips,
+        local_recipient=entry.local_recipient or defaults.local_recipient,
+        tags=entry.tags,
+    )
 
 
 def _pick(values: tuple[str, ...], index: int) -> str | None:

@@ -23,12 +23,14 @@ import pytest
 
 from mailaudit import __version__
 from mailaudit.catalog import load_catalog
+from mailaudit.changes import load_baseline
 from mailaudit.config import AuditConfig, Options, Target, build_config
 from mailaudit.errors import ConfigError
 from mailaudit.evidence import EvidenceRef
 from mailaudit.fieldmap import load_fieldmap
+from mailaudit.history import latest_run
 from mailaudit.plugin.outcomes import Decision, VerdictEnded, VerdictFailed, apply_to_report, decide, inconclusive
-from mailaudit.plugin.reporter import CSS_FILE, Reporter
+from mailaudit.plugin.reporter import CSS_FILE, Baseline, Reporter
 from mailaudit.redact import redact
 from mailaudit.results import catalog_fields
 from mailaudit.verdict import Evaluation, Outcome
@@ -85,6 +87,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     add("--api-fieldmap", metavar="FILE",
         help="SmarterMail API field map (default: mailaudit/fieldmap.yaml); edit a copy to fix "
              "assumed endpoints/fields for your build")
+    add("--inventory", metavar="FILE",
+        help="the servers and their own inputs (YAML; credentials by environment variable name); "
+             "instead of --server")
+    add("--shard", metavar="K/N", help="audit only shard K of N of the servers (merge with python -m mailaudit.merge)")
+    add("--audit-report", metavar="PATH",
+        help="the auditor's report (default: beside the results JSON, NAME-audit.html)")
+    add("--baseline", metavar="PREVIOUS.json",
+        help="a previous run's results: new failures, fixed, new errors... lead every output")
+    add("--fail-on", choices=("any", "new"), default="any",
+        help="exit non-zero on any finding (default) or only on new failures/errors against the baseline")
+    add("--history", metavar="DIR",
+        help="keep each run's results in DIR and write the trend page DIR/index.html; without "
+             "--baseline, the newest complete run there is the baseline")
+    add("--history-keep", type=int, default=60, metavar="N", help="runs kept in --history (default 60)")
 
 
 def _options(config: pytest.Config) -> Options:
@@ -106,6 +122,8 @@ def _options(config: pytest.Config) -> Options:
         dkim_selectors=tuple(get("dkim_selector")),
         outbound_ips=tuple(get("outbound_ip")),
         tls_ports=get("tls_ports"),
+        inventory=get("inventory"),
+        shard=get("shard"),
     )
 
 
@@ -116,25 +134,43 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError("mailaudit: pytest-xdist (-n) is not supported: the suite probes servers "
                                 "concurrently itself; split a fleet across machines with --shard")
     options = _options(config)
-    if not options.servers:
+    if not options.servers and not options.inventory:
         return
     try:
         audit = build_config(options)
         load_catalog()
         if config.getoption("api_fieldmap"):
             load_fieldmap(config.getoption("api_fieldmap"))
+        baseline = _baseline(config)
     except ConfigError as exc:
         raise pytest.UsageError(f"mailaudit: {exc}") from None
     config.stash[CONFIG_KEY] = audit
     if config.option.collectonly:
         return
-    reporter = Reporter(config, audit)
+    reporter = Reporter(config, audit, baseline)
     config.pluginmanager.register(reporter, "mailaudit-reporter")
     config.stash[REPORTER_KEY] = reporter
     _add_environment(config, audit)
     if hasattr(config.option, "css"):
         config.option.css = [*(config.option.css or []), str(CSS_FILE)]
+    if config.get_verbosity() < 0:  # -q, e.g. from cron: details go to the files, not the mail
+        config.option.tbstyle = "no"
+        config.option.reportchars = ""
     _stop_cleanly_on_sigterm()
+
+
+def _baseline(config: pytest.Config) -> Baseline | None:
+    """The run to compare with: --baseline, else the newest complete run kept in --history."""
+    given = config.getoption("baseline")
+    history = config.getoption("history")
+    if config.getoption("history_keep") < 1:
+        raise ConfigError("--history-keep: keep at least 1 run")
+    path = Path(given) if given else latest_run(history) if history else None
+    if path is None:
+        if config.getoption("fail_on") == "new" and not history:
+            raise ConfigError("--fail-on new needs --baseline PREVIOUS.json or --history DIR")
+        return None
+    return Baseline(path, load_baseline(path))
 
 
 def _stop_cleanly_on_sigterm() -> None:
@@ -194,7 +230,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 raise pytest.UsageError(f"mailaudit: {item.nodeid}: unknown requirement ID {mark.args[:1]!r}")
         needs_server = needs_server or "target" in getattr(item, "fixturenames", ())
     if needs_server and CONFIG_KEY not in config.stash:
-        raise pytest.UsageError("mailaudit: give --server HOST (the mail server to audit)")
+        raise pytest.UsageError("mailaudit: give --server HOST or --inventory FILE (the mail servers to audit)")
+    audit = config.stash.get(CONFIG_KEY, None)
+    if audit is not None and not audit.targets and items:  # an empty --shard
+        config.hook.pytest_deselected(items=list(items))
+        items[:] = []
+        return
     if not config.getoption("intrusive"):
         skip = pytest.mark.skip(reason="intrusive probe: not run without --intrusive (it may trip the "
                                        "server's intrusion detection)")
@@ -384,13 +425,28 @@ def _add_html_extras(item: pytest.Item, report: pytest.TestReport, state: TestSt
     report.extras = [*getattr(report, "extras", []), *links]
 
 
+# The terminal's category, letter and word per outcome (pytest's own for its four).
+_TERMINAL = {
+    Outcome.PASSED.value: ("passed", ".", "PASSED"),
+    Outcome.FAILED.value: ("failed", "F", "FAILED"),
+    Outcome.ERROR.value: ("error", "E", "ERROR"),
+    Outcome.SKIPPED.value: ("skipped", "s", "SKIPPED"),
+    Outcome.INCONCLUSIVE.value: ("inconclusive", "I", "INCONCLUSIVE"),
+    Outcome.WAIVED.value: ("waived", "W", "WAIVED"),
+}
+
+
 def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config):
-    """Name the suite's own outcomes in the terminal (``3 inconclusive, 1 waived``)."""
+    """Name the suite's own outcomes in the terminal (``3 inconclusive, 1 waived``); with ``-q``
+    (cron) print no per-test letters: the per-server lines at the end say it all."""
     outcome = (getattr(report, "mailaudit", None) or {}).get("outcome")
-    if outcome == Outcome.INCONCLUSIVE.value:
-        return "inconclusive", "I", "INCONCLUSIVE"
-    if outcome == Outcome.WAIVED.value:
-        return "waived", "W", "WAIVED"
+    if outcome is None:
+        return None
+    category, letter, word = _TERMINAL[outcome]
+    if config.get_verbosity() < 0 and CONFIG_KEY in config.stash:
+        return category, "", ""
+    if outcome in (Outcome.INCONCLUSIVE.value, Outcome.WAIVED.value):
+        return category, letter, word
     return None
 
 

@@ -23,9 +23,12 @@ import pytest
 
 from mailaudit import __version__
 from mailaudit.budget import Deadline
+from mailaudit.changes import Changes, change_lines, compare, exit_status_on_new
 from mailaudit.config import AuditConfig
 from mailaudit.errors import BudgetExceeded
 from mailaudit.evidence import EvidenceRef, EvidenceStore
+from mailaudit.history import update_history
+from mailaudit.report import write_audit_report
 from mailaudit.results import Record, build_document, summary_line
 from mailaudit.waivers import review_waivers
 
@@ -40,27 +43,41 @@ CSS_FILE = Path(__file__).with_name("pytest_html.css")
 
 @dataclass(frozen=True)
 class OutputPaths:
-    """Where this run's outputs go: the results JSON, the evidence folder beside it, the reports."""
+    """Where this run's outputs go: the results JSON, the evidence folder and the auditor's report
+    beside it, and pytest-html's page."""
 
     results_json: Path
     evidence_dir: Path
+    audit_report: Path
     html: Path | None
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> OutputPaths:
-        """``--results-json``, else beside ``--html`` (same name, .json), else reports/results.json."""
+        """``--results-json``, else beside ``--html`` (same name, .json), else reports/results.json;
+        the evidence folder ``NAME-evidence`` and the auditor's report ``NAME-audit.html`` beside it."""
         html = config.getoption("htmlpath", None)
         given = config.getoption("results_json", None)
         results = Path(given) if given else Path(html).with_suffix(".json") if html else Path("reports/results.json")
         results = results.resolve()
-        return cls(results, results.with_name(results.stem + "-evidence"), Path(html).resolve() if html else None)
+        audit = config.getoption("audit_report", None)
+        return cls(results, results.with_name(results.stem + "-evidence"),
+                   Path(audit).resolve() if audit else results.with_name(results.stem + "-audit.html"),
+                   Path(html).resolve() if html else None)
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """The previous run this one is compared with."""
+
+    path: Path
+    document: dict[str, Any]
 
 
 class Reporter:
     """Every record of the run, and every output written from them."""
 
-    def __init__(self, config: pytest.Config, audit: AuditConfig) -> None:
-        self.config, self.audit = config, audit
+    def __init__(self, config: pytest.Config, audit: AuditConfig, baseline: Baseline | None = None) -> None:
+        self.config, self.audit, self.baseline = config, audit, baseline
         self.paths = OutputPaths.from_config(config)
         self.store = EvidenceStore(self.paths.evidence_dir, self.paths.results_json.parent)
         self.records: dict[str, Record] = {}
@@ -71,6 +88,8 @@ class Reporter:
         self.document: dict[str, Any] | None = None
         self._last_write = 0.0
         self._collected = 0
+        self._per_server: dict[str, int] = {}  # tests collected per server, for progress lines
+        self.changes: Changes | None = None
 
     # -- evidence and deadline ------------------------------------------------------------------
     def add_evidence(self, name: str, text: str) -> EvidenceRef:
@@ -91,17 +110,37 @@ class Reporter:
 
     # -- pytest hooks ---------------------------------------------------------------------------
     def pytest_collection_finish(self, session: pytest.Session) -> None:
-        """Remember how many verdicts the run set out to produce."""
+        """Remember how many verdicts the run set out to produce (in all, and per server)."""
         self._collected = len(session.items)
+        for item in session.items:
+            callspec = getattr(item, "callspec", None)
+            target = callspec.params.get("target") if callspec else None
+            if target is not None:
+                self._per_server[target.host] = self._per_server.get(target.host, 0) + 1
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """Keep the record a test ended with; rewrite the partial JSON now and then."""
         record = getattr(report, "mailaudit", None)
         if record is None:
             return
+        first = report.nodeid not in self.records
         self.records[report.nodeid] = record
+        if first:
+            self._progress(record["server"])
         if time.monotonic() - self._last_write > PARTIAL_WRITE_INTERVAL_S:
             self._write(complete=False, exit_status=None)
+
+    def _progress(self, server: str) -> None:
+        """On a run of several servers, one line when a server's last verdict is in (not with -q)."""
+        if len(self._per_server) < 2 or self.config.get_verbosity() < 0:
+            return
+        self._per_server[server] = self._per_server.get(server, 0) - 1
+        if self._per_server[server] != 0:
+            return
+        done = sum(1 for left in self._per_server.values() if left <= 0)
+        terminal = self.config.pluginmanager.get_plugin("terminalreporter")
+        if terminal is not None:
+            terminal.write_line(f"mailaudit progress: {server} done ({done} of {len(self._per_server)} servers)")
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         """Write the final results JSON and set the exit status from the records."""
@@ -110,8 +149,32 @@ class Reporter:
             return
         interrupted = int(exitstatus) == int(pytest.ExitCode.INTERRUPTED)
         status = self.exit_status(int(exitstatus))
-        self._write(complete=not interrupted and not self.deadline_hit, exit_status=status)
+        if self.empty_shard and status == int(pytest.ExitCode.NO_TESTS_COLLECTED):
+            status = EXIT_COMPLIANT  # nothing to audit in this shard: not a failure of a CI matrix job
+        complete = not interrupted and not self.deadline_hit
+        self._write(complete=complete, exit_status=status)
+        if self.document is not None and self.baseline is not None:
+            self.changes = compare(self.baseline.document, self.document, str(self.baseline.path))
+            self.document["changes"] = self.changes.as_dict()
+            if self.config.getoption("fail_on") == "new":
+                status = exit_status_on_new(self.changes, status)
+            self._write(complete=complete, exit_status=status, changes=self.document["changes"])
+        self._write_reports()
         session.exitstatus = status
+
+    @property
+    def empty_shard(self) -> bool:
+        """--shard selected no server (N larger than the fleet)."""
+        return bool(self.audit.options.shard) and not self.audit.targets
+
+    def _write_reports(self) -> None:
+        """The auditor's report, and the run kept in --history with its trend page."""
+        if self.document is None:
+            return
+        write_audit_report(self.document, self.paths.audit_report, self.paths.results_json.parent)
+        history = self.config.getoption("history")
+        if history:
+            update_history(self.document, history, self.config.getoption("history_keep"))
 
     def exit_status(self, pytest_status: int) -> int:
         """0 compliant, 1 findings, 3 internal error, 6 could not decide; pytest's own codes stay."""
@@ -131,19 +194,27 @@ class Reporter:
         """One line per server, then where the outputs are."""
         if self.document is None:
             return
+        if self.empty_shard:
+            terminalreporter.write_line(f"mailaudit: shard {self.audit.options.shard} has no servers; nothing audited")
+        if self.changes is not None:
+            for line in change_lines(self.changes):
+                terminalreporter.write_line(f"mailaudit {line}")
         for summary in (self.document or {}).get("servers", []):
             terminalreporter.write_line(f"mailaudit {summary_line(summary)}")
         for kind, messages in self.document.get("waivers", {}).items():
             for message in messages:
                 terminalreporter.write_line(f"mailaudit waiver {kind}: {message}")
         terminalreporter.write_line(f"mailaudit results: {self.paths.results_json}")
+        terminalreporter.write_line(f"mailaudit auditor's report: {self.paths.audit_report}")
 
     # -- the results JSON -----------------------------------------------------------------------
-    def _write(self, complete: bool, exit_status: int | None) -> None:
+    def _write(self, complete: bool, exit_status: int | None, changes: dict[str, Any] | None = None) -> None:
         self._last_write = time.monotonic()
         records = list(self.records.values())
         self.document = build_document(self._run(exit_status, complete), records,
                                        complete, [t.host for t in self.audit.targets])
+        if changes is not None:
+            self.document["changes"] = changes
         if self.audit.waivers:
             notes = review_waivers(self.audit.waivers, records, dt.date.today())
             self.document["waivers"] = {kind: [n.message for n in notes if n.kind == kind]
@@ -168,8 +239,8 @@ class Reporter:
             "finished": _iso(finished) if exit_status is not None else None,
             "duration_s": round(time.monotonic() - self._clock, 2),
             "policy": {"name": audit.policy.name, "path": str(audit.policy_path), "sha256": policy_digest(audit)},
-            "targets": [{"server": t.host, "ip": t.ip, "domain": t.domain, "api_url": t.api_url}
-                        for t in audit.targets],
+            "targets": [{"server": t.host, "ip": t.ip, "domain": t.domain, "api_url": t.api_url,
+                         "tags": list(t.tags)} for t in audit.targets],
             "resolver": str(audit.dns_server) if audit.dns_server else "system resolver",
             "intrusive": audit.intrusive,
             "options": {
@@ -185,6 +256,9 @@ class Reporter:
                 "tls_ports": list(audit.tls_ports) if audit.tls_ports else None,
                 "api_fieldmap": self.config.getoption("api_fieldmap", None),
             },
+            "shard": options.shard,
+            "inventory": options.inventory,
+            "baseline": str(self.baseline.path) if self.baseline else None,
             "collected": self._collected,
             "recorded": len(self.records),
             "complete": complete,
@@ -192,6 +266,7 @@ class Reporter:
             "exit_status": exit_status,
             "outputs": {"results_json": self.paths.results_json.name,
                         "evidence_dir": self.paths.evidence_dir.name,
+                        "audit_report": self.paths.audit_report.name,
                         "html": self.paths.html.name if self.paths.html else None},
         }
 
@@ -207,8 +282,14 @@ class Reporter:
         """The per-server summary the JSON holds, above pytest-html's own counts."""
         for server in (self.document or {}).get("servers", []):
             prefix.append(f'<p class="mailaudit-summary"><strong>{escape(summary_line(server))}</strong></p>')
-        prefix.append('<p class="mailaudit-summary">Counts below are pytest\'s: one row per verdict; '
-                      "inconclusive and waived rows are under pytest's <em>Skipped</em> filter. "
+        if self.changes is not None:
+            prefix.append(f'<p class="mailaudit-summary">{escape(change_lines(self.changes, 0)[0])}</p>')
+        link = os.path.relpath(self.paths.audit_report, self.paths.html.parent if self.paths.html else
+                               self.paths.results_json.parent).replace(os.sep, "/")
+        prefix.append(f'<p class="mailaudit-summary">The auditor\'s report (findings ranked, remediation): '
+                      f'<a href="{escape(link)}">{escape(self.paths.audit_report.name)}</a>. '
+                      "Counts below are pytest's: one row per verdict; inconclusive and waived rows are "
+                      "under pytest's <em>Skipped</em> filter. "
                       f"Machine-readable results: {escape(self.paths.results_json.name)}.</p>")
 
     @pytest.hookimpl(optionalhook=True)
