@@ -191,6 +191,7 @@ class RunPolicy:
 
     deadline_s: float  # after it, tests not yet run are errors "run deadline reached"; the reports are written
     max_connections_per_server: int  # simultaneous connections to one server, all families together
+    max_servers_at_once: int  # servers (IPs) probed at the same time in a fleet run
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from mailaudit.errors import ConfigError
 from mailaudit.evidence import EvidenceRef
 from mailaudit.fieldmap import load_fieldmap
 from mailaudit.history import latest_run
+from mailaudit.plugin.fleet import Fleet, PrefetchSpec
 from mailaudit.plugin.outcomes import Decision, VerdictEnded, VerdictFailed, apply_to_report, decide, inconclusive
 from mailaudit.plugin.reporter import CSS_FILE, Baseline, Reporter
 from mailaudit.redact import redact
@@ -55,6 +56,25 @@ class TestState:
     waiver: Waiver | None = None
     lapsed_waiver: Waiver | None = None
     record: dict[str, Any] | None = None
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    """The hook through which each probe family hands its per-server jobs to the fleet."""
+    pluginmanager.add_hookspecs(PrefetchSpec)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtestloop(session: pytest.Session):
+    """Probe every server in the background while the tests run (mailaudit.plugin.fleet)."""
+    audit = session.config.stash.get(CONFIG_KEY, None)
+    fleet = Fleet(session.config, audit) if audit is not None and session.items else None
+    if fleet is not None:
+        fleet.start()
+    try:
+        return (yield)
+    finally:
+        if fleet is not None:
+            fleet.stop()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -28,6 +28,7 @@ from mailaudit.config import AuditConfig
 from mailaudit.errors import BudgetExceeded
 from mailaudit.evidence import EvidenceRef, EvidenceStore
 from mailaudit.history import update_history
+from mailaudit.plugin.fleet import release
 from mailaudit.report import write_audit_report
 from mailaudit.results import Record, build_document, summary_line
 from mailaudit.waivers import review_waivers
@@ -131,11 +132,13 @@ class Reporter:
             self._write(complete=False, exit_status=None)
 
     def _progress(self, server: str) -> None:
-        """On a run of several servers, one line when a server's last verdict is in (not with -q)."""
-        if len(self._per_server) < 2 or self.config.get_verbosity() < 0:
-            return
+        """When a server's last verdict is in: its probers are released (memory stays flat over a
+        fleet) and, on a run of several servers, one line says so (not with -q)."""
         self._per_server[server] = self._per_server.get(server, 0) - 1
         if self._per_server[server] != 0:
+            return
+        release(self.config, server)
+        if len(self._per_server) < 2 or self.config.get_verbosity() < 0:
             return
         done = sum(1 for left in self._per_server.values() if left <= 0)
         terminal = self.config.pluginmanager.get_plugin("terminalreporter")
