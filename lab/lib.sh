@@ -11,6 +11,12 @@ DNS_IP=127.0.0.53               # Knot DNS, authoritative for the lab zones
 RESOLVER_IP=127.0.0.54          # Unbound, validating resolver trusting the lab's DNSSEC key
 HARDENED_WEB_IP=127.0.0.11      # nginx: mta-sts.hardened.test
 WEAK_WEB_IP=127.0.0.21          # nginx: mta-sts.weak.test
+FAR_IP=127.0.2.10               # the latency lab: mail.far.test, the hardened server 25 ms away
+FAR_RESOLVER_IP=127.0.2.54      # the latency lab: the validating resolver 25 ms away
+# The fleet: the hardened Postfix and Dovecot also listen on 127.0.1.1 ... 127.0.1.N, so that a
+# benchmark (bench/fleet.py) can audit N distinct server addresses (one client address each).
+FLEET_SIZE=${LAB_FLEET_SIZE:-100}
+fleet_ips() { local i; for ((i = 1; i <= FLEET_SIZE; i++)); do echo "127.0.1.$i"; done; }
 LAB_PYTHON="${LAB_PYTHON:-$LAB_DIR/../.venv/bin/python}"
 
 log() { printf '  %-10s %s\n' "${COMPONENT:-lab}" "$*"; }

@@ -17,7 +17,7 @@ ZONES_SRC="$LAB_DIR/dns"
 ZONES="$DIR/zones"
 DNS_PORT=53
 SIGNED_ZONES=(hardened.test weak.test)
-PLAIN_ZONES=(0.0.127.in-addr.arpa reports.test dnsbl.test dnsbl-refusing.test)
+PLAIN_ZONES=(0.0.127.in-addr.arpa reports.test dnsbl.test dnsbl-refusing.test far.test)
 # servfail.test is configured but its zone file is broken on purpose: Knot answers SERVFAIL for it
 # (the self-test that a SERVFAIL is an *error*, never a pass or a fail).
 BROKEN_ZONE=servfail.test

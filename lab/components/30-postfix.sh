@@ -39,7 +39,7 @@ render() {
 }
 
 configure() {
-    local server=$1 dir etc domain=$1.test user f
+    local server=$1 dir etc domain=$1.test user f fip
     dir=$(dir_of "$server"); etc="$dir/etc"
     mkdir -p "$etc" "$dir/spool/private" "$dir/data"
     # The data directory must belong to postfix; private/ is made here (not by `postfix start`)
@@ -47,7 +47,15 @@ configure() {
     chown postfix "$dir/data" "$dir/spool/private"
     chmod 0700 "$dir/spool/private"
     render "$server" "$SRC/common.cf" "$SRC/$server/main.cf" > "$etc/main.cf"
-    render "$server" "$SRC/$server/master.cf" "$SRC/services.cf" > "$etc/master.cf"
+    {
+        render "$server" "$SRC/$server/master.cf"
+        if [ "$server" = hardened ]; then  # the fleet addresses: the same listeners again
+            for fip in $(fleet_ips); do
+                render "$server" "$SRC/$server/master.cf" | grep -v '^#' | sed "s|^${IP[$server]}:|$fip:|"
+            done
+        fi
+        render "$server" "$SRC/services.cf"
+    } > "$etc/master.cf"
     for f in aliases vrfy-filter; do
         if [ -f "$SRC/$server/$f" ]; then render "$server" "$SRC/$server/$f" > "$etc/$f"; fi
     done

@@ -45,6 +45,9 @@ configure() {
         -e "s|@SERVER@|$server|g" -e "s|@DOMAIN@|$domain|g" -e "s|@CERTS@|$CERTS|g" \
         -e "s|@MAIL_UID@|$(id -u $MAIL_USER)|g" -e "s|@POSTFIX_SPOOL@|$RUN_DIR/postfix/$server/spool|g" \
         > "$dir/dovecot.conf"
+    if [ "$server" = hardened ]; then  # the fleet addresses (lib.sh) listen too
+        sed -i "s|^listen = .*|listen = ${IP[$server]}, $(fleet_ips | paste -sd, - | sed 's/,/, /g')|" "$dir/dovecot.conf"
+    fi
     # The Postfix queue folder may not exist yet if Dovecot is started alone; make the socket's
     # folder the way Postfix wants it (30-postfix.sh does the same).
     mkdir -p "$(dirname "$(socket_of "$server")")"
