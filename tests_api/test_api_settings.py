@@ -26,7 +26,8 @@ def test_allow_relay_is_nobody(api_snapshot, api_policy, verdict):
 
 @pytest.mark.requirement("API-AUTH-MATCH")
 def test_require_auth_match_is_on(api_snapshot, api_policy, verdict):
-    """"Require Auth Match" is on."""
+    """"Require Auth Match" is on, at its strictest value ("Email Address" where the build offers
+    a choice)."""
     verdict(judge.evaluate_auth_match(api_snapshot, api_policy))
 
 
@@ -127,3 +128,29 @@ def test_spool_has_no_backlog(api_snapshot, api_policy, verdict):
     """The spool holds fewer messages than the policy's threshold (a backlog can mean someone is
     spamming)."""
     verdict(judge.evaluate_spool_backlog(api_snapshot, api_policy))
+
+
+@pytest.mark.requirement("API-DOMAIN-2FA")
+def test_every_domain_enforces_two_factor_auth(api_snapshot, api_policy, verdict):
+    """Every domain enforces two-factor authentication for its users and admins, where the policy
+    requires it."""
+    verdict(judge.evaluate_domain_2fa(api_snapshot, api_policy))
+
+
+@pytest.mark.requirement("API-REVERSIBLE-PASSWORDS")
+def test_admins_cannot_view_user_passwords(api_snapshot, api_policy, verdict):
+    """Administrators cannot view users' passwords (the login response's canViewPasswords is
+    false); passwords are not stored reversibly."""
+    verdict(judge.evaluate_reversible_passwords(api_snapshot, api_policy))
+
+
+@pytest.mark.requirement("API-SPAM-WHITELIST-BYPASS")
+def test_whitelisted_ips_do_not_skip_spam_checks(api_snapshot, api_policy, verdict):
+    """Whitelisted (trusted) IPs do not skip the spam checks."""
+    verdict(judge.evaluate_spam_whitelist_bypass(api_snapshot, api_policy))
+
+
+@pytest.mark.requirement("API-FORWARD-BLACKLIST-BYPASS")
+def test_no_domain_bypasses_forward_blacklist(api_snapshot, api_policy, verdict):
+    """No domain bypasses the forwarding blacklist."""
+    verdict(judge.evaluate_forward_blacklist_bypass(api_snapshot, api_policy))

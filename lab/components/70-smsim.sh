@@ -2,6 +2,8 @@
 # SmarterMail API simulator (lab/smsim/smsim.py), one HTTPS process per profile:
 #   https://mail.hardened.test (127.0.0.10:443)  profile lab/smsim/profiles/hardened.yaml
 #   https://mail.weak.test     (127.0.0.20:443)  profile lab/smsim/profiles/weak.yaml
+# The third profile (variant.yaml, another build's API shapes) is not started here: the self-tests
+# start it on a free port, and docs/SMARTERMAIL.md shows how to start it by hand.
 # Run with $LAB_PYTHON (the repo's .venv), certificates from 10-certs.sh, the lab's API account
 # from lab/credentials.env (MAILAUDIT_API_USER / MAILAUDIT_API_PASSWORD; appended if missing).
 # Runtime files: lab/run/smsim/<profile>.{pid,log,out,fault}. Writing JSON such as

@@ -11,9 +11,14 @@ It follows ../shared/smartermail-api.md, quirks included:
 - POST /api/v1/auth/refresh-token rotates: the used refresh token (and its access token) die.
 - POST /api/v1/settings/sysadmin/manage-domain/{domain} hands out a domain-admin token.
 - GET /api/v1/licensing/about answers without a token; `Server: Microsoft-IIS/10.0`.
+- GET /api/v1/settings/password-requirements (domain-admin token) answers the effective rules
+  reqCapital/reqLower/reqNumber/reqSymbol/reqNotUsername/reqLength [E3], derived from the domain's
+  password settings (overrides over server defaults) unless the profile gives them.
+- The login answer's canViewPasswords comes from the profile (behaviour.can_view_passwords) [C1][E4].
 - Unknown paths (and a profile's `missing_endpoints`) answer 404 with an empty body.
-Settings come from a profile (profiles/<name>.yaml), as the raw JSON bodies the API returns;
-enums appear as numbers in one place and names in another, as the sources show both.
+Settings come from a profile (profiles/<name>.yaml), as the raw JSON bodies the API returns; a
+profile models one build: hardened and weak follow the field map's spellings with enum names,
+variant another build's paths, flat antispam keys and numeric enums (smartermail-api-evidence.md).
 
 A fault switch for self-tests: a JSON file (--fault-file; re-read on every request) or the
 ``fault`` attribute of the server state, e.g. {"mode": "error500", "match": "/api/v1/settings/*"}.
@@ -43,6 +48,7 @@ import ssl
 import sys
 import threading
 import time
+import warnings
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -52,6 +58,7 @@ import yaml
 
 SERVER_HEADER = "Microsoft-IIS/10.0"
 SYSADMIN_PREFIX = "/api/v1/settings/sysadmin/"
+PASSWORD_REQUIREMENTS = "/api/v1/settings/password-requirements"
 DOMAIN_PREFIX = "/api/v1/settings/domain/"
 TLS_VERSIONS = {"TLSv1": ssl.TLSVersion.TLSv1, "TLSv1_1": ssl.TLSVersion.TLSv1_1,
                 "TLSv1_2": ssl.TLSVersion.TLSv1_2, "TLSv1_3": ssl.TLSVersion.TLSv1_3}
@@ -339,6 +346,8 @@ def route(state: State, method: str, path: str, body: Any, authorization: str) -
         return token
     if method == "POST" and path == "/api/v1/auth/logout-user":
         return logout(state, token)
+    if method == "GET" and path == PASSWORD_REQUIREMENTS:
+        return password_requirements(state, token)
     if path.startswith(SYSADMIN_PREFIX):
         return sysadmin_route(state, method, path[len(SYSADMIN_PREFIX):], token)
     if path.startswith(DOMAIN_PREFIX):
@@ -396,7 +405,8 @@ def authenticate(state: State, body: Any) -> Reply:
              "username": account.username, "emailAddress": account.username if "@" in account.username else "",
              "isAdmin": account.role == "sysadmin", "isDomainAdmin": account.role == "domainadmin",
              "changePasswordNeeded": account.change_password, "passwordExpired": False,
-             "isLicensed": True, "isImpersonating": False, "canViewPasswords": False,
+             "isLicensed": True, "isImpersonating": False,
+             "canViewPasswords": bool(state.behaviour.get("can_view_passwords", False)),
              "displayWelcomeWizard": False, "localeId": "en-US", "autoLoginToken": None}
     if account.two_factor:
         reply["message"] = f"TWO_FACTOR_REQUIRED|rfc6238|{account.username}"
@@ -416,7 +426,8 @@ def refresh_token(state: State, body: Any) -> Reply:
         access, refresh = issue(state, token.account, token.client_id, domain=token.domain,
                                 impersonating=token.impersonating)
     return ok({**token_fields(access, refresh), "username": token.account.username,
-               "isImpersonating": token.impersonating, "canViewPasswords": False})
+               "isImpersonating": token.impersonating,
+               "canViewPasswords": bool(state.behaviour.get("can_view_passwords", False))})
 
 
 def logout(state: State, token: Token) -> Reply:
@@ -510,6 +521,27 @@ def domain_route(state: State, method: str, action: str, token: Token) -> Reply:
     return NOT_FOUND
 
 
+def password_requirements(state: State, token: Token) -> Reply:
+    """GET /api/v1/settings/password-requirements: the rules in force for the token's domain [E3]."""
+    if token.domain is None:
+        return NOT_FOUND
+    data = state.profile["domains"].get(token.domain, {})
+    if "passwordRequirements" in data:
+        return ok(dict(data["passwordRequirements"]))
+    return ok(effective_requirements(data.get("passwordSettings", {})))
+
+
+def effective_requirements(settings: dict[str, Any]) -> dict[str, Any]:
+    """The domain's overrides over the server defaults, as password-requirements names them."""
+    merged = {**settings.get("defaults", {}), **settings.get("overrides", {})}
+    length = merged.get("minLength", {})
+    enabled = isinstance(length, dict) and length.get("enabled")
+    names = {"reqCapital": "requireCapital", "reqLower": "requireLower", "reqNumber": "requireNumber",
+             "reqSymbol": "requireSymbol", "reqNotUsername": "notUsername"}
+    return {**{short: bool(merged.get(long)) for short, long in names.items()},
+            "reqLength": int(length.get("ruleValue", 0)) if enabled else 0}
+
+
 # --- server -----------------------------------------------------------------------------------
 
 class SimServer(ThreadingHTTPServer):
@@ -524,7 +556,10 @@ class SimServer(ThreadingHTTPServer):
         self.context = context
 
     def finish_request(self, request: socket.socket, client_address: Any) -> None:
-        """Handshake (bounded by a timeout) and serve; handshake failures are logged quietly."""
+        """Handshake (bounded by a timeout) and serve; handshake failures are logged quietly.
+        TCP_NODELAY: headers and body leave at once (no 40 ms Nagle/delayed-ACK stall per reply)."""
+        with contextlib.suppress(OSError):
+            request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if self.context is None:
             super().finish_request(request, client_address)
             return
@@ -557,7 +592,9 @@ def tls_context(cert: Path, key: Path, profile: dict[str, Any]) -> ssl.SSLContex
     ciphers = settings.get("ciphers")
     if ciphers:
         context.set_ciphers(ciphers)
-    context.minimum_version = TLS_VERSIONS[settings.get("minimum_version", "TLSv1_2")]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)    # the weak profile stages TLS 1.0 on purpose
+        context.minimum_version = TLS_VERSIONS[settings.get("minimum_version", "TLSv1_2")]
     context.maximum_version = TLS_VERSIONS[settings.get("maximum_version", "TLSv1_3")]
     context.load_cert_chain(str(cert), str(key))
     return context

@@ -5,18 +5,35 @@ external observation in plain types (relayed variants, catch-all acceptance, acc
 versions). Agreement passes. A setting that promises more than the server delivers is an
 *ineffective setting* (failed); a setting that allows what the server refuses is a disagreement
 too (failed: the audited SMTP/TLS endpoint may not be this SmarterMail, or another layer acts).
-If the API side could not be read, the cross-check is skipped with the API's reason.
+If the API side could not be read, or its value is only a guess (an assumed numeric enum), the
+cross-check is skipped with the API's reason. Each verdict rests on what the API side rests on
+(``basis``); messages and evidence pass through redact().
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import re
+from collections.abc import Callable
+from typing import Any
 
 from mailaudit.evaluate.api import RELAY_LABELS
 from mailaudit.fieldmap import Reading
+from mailaudit.redact import redact
 from mailaudit.verdict import Evaluation, Outcome
 
 LEGACY_TLS = ("TLSv1.0", "TLSv1.1")    # the versions TLS-NO-LEGACY-TLS probes
+
+
+def _on_api_basis(function: Callable[..., Evaluation]) -> Callable[..., Evaluation]:
+    """The cross-check rests on what its API evaluation rests on; its text is redacted."""
+    @functools.wraps(function)
+    def wrapper(api: Evaluation, *args: Any, **kwargs: Any) -> Evaluation:
+        evaluation = function(api, *args, **kwargs)
+        return dataclasses.replace(evaluation, basis=evaluation.basis or api.basis,
+                                   message=redact(evaluation.message), evidence=redact(evaluation.evidence))
+    return wrapper
 
 
 def _api_unusable(api: Evaluation, readings: list[Reading | None]) -> Evaluation | None:
@@ -42,6 +59,7 @@ def _proof(api: Evaluation, observed: str) -> str:
 
 # --- XCHK-RELAY -------------------------------------------------------------------------------
 
+@_on_api_basis
 def relay_crosscheck(api: Evaluation, setting: Reading, relayed_variants: tuple[str, ...],
                      undecided_variants: tuple[str, ...] = ()) -> Evaluation:
     """XCHK-RELAY: Allow Relay and the SMTP relay probe agree.
@@ -83,6 +101,7 @@ def relay_crosscheck(api: Evaluation, setting: Reading, relayed_variants: tuple[
 
 # --- XCHK-CATCHALL ----------------------------------------------------------------------------
 
+@_on_api_basis
 def catchall_crosscheck(api: Evaluation, domain: str, setting: Reading | None, accepted: bool | None,
                         transcript: str = "") -> Evaluation:
     """XCHK-CATCHALL: the audited domain's catch-all setting and the SMTP probe agree.
@@ -126,6 +145,7 @@ def tls_label(version: str) -> str | None:
     return f"TLSv{major}.{minor}"
 
 
+@_on_api_basis
 def tls_crosscheck(api: Evaluation, settings: dict[str, Reading], accepted_versions: frozenset[str],
                    transcript: str = "", versions: tuple[str, ...] = LEGACY_TLS) -> Evaluation:
     """XCHK-TLS: the Security Protocols switches agree with the versions the server accepts.

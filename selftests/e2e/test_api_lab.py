@@ -2,13 +2,18 @@
 
 Every API-* and XCHK-* ID passes on the hardened lab server and fails on the weak one; a faulty API
 (5xx, malformed JSON, a hung login) gives errors, never passes; wrong credentials give one clear
-line per server; no output of any run holds the lab's API password or a token.
+line per server; no output of any run holds the lab's API password or a token. The third simulator
+profile (another build's paths and spellings, numeric enums) is found out by `python -m
+mailaudit.discover`; audited without a site field map its affected requirements are skipped or
+inconclusive, with the site map every field is read and only the numbers no source explains stay
+inconclusive (issue 12).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import time
@@ -17,6 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+import yaml
 
 from selftests.e2e.lab import REPO, AuditRun, run_suite
 
@@ -36,7 +42,7 @@ WEAK_EVIDENCE: dict[str, tuple[str, ...]] = {
     "API-BOUNCES-SPF": ("auto-responders", "bounces"),
     "API-PASSWORD-POLICY": ("weak.test: minimum length 4",),
     "API-THROTTLING": ("weak.test: messages throttling is off",),
-    "API-OUTBOUND-SPAM": ("outgoing messages is off",),
+    "API-OUTBOUND-SPAM": ("of outgoing messages is off",),
     "API-IDS-RULES": ("Internal Spammer: disabled", "no Password Brute Force rule"),
     "API-SYSTEM-EVENTS": ("Memory event is disabled", "Spool Count event notifies nobody"),
     "API-MAILING-LISTS": ("anyone may post to all@weak.test",),
@@ -46,6 +52,10 @@ WEAK_EVIDENCE: dict[str, tuple[str, ...]] = {
     "API-ANTIVIRUS": ("no antivirus engine", "scan.exe"),
     "API-SMTP-AUTH-BYPASS": ("203.0.113.0/24", "198.51.100.7"),
     "API-SPOOL-BACKLOG": ("5512",),
+    "API-DOMAIN-2FA": ("weak.test: two-factor authentication is off",),
+    "API-REVERSIBLE-PASSWORDS": ("canViewPasswords: true", "stored reversibly"),
+    "API-SPAM-WHITELIST-BYPASS": ("whitelisted IPs skip the spam checks",),
+    "API-FORWARD-BLACKLIST-BYPASS": ("legacy.weak.test", "forwarding blacklist"),
     "XCHK-RELAY": ("ineffective setting", "Only Local Users"),
     "XCHK-CATCHALL": ("ineffective setting", "weak.test"),
     "XCHK-TLS": ("ineffective setting", "TLSv1.0"),
@@ -101,6 +111,17 @@ def test_version_failure_is_critical(weak_run: AuditRun):
     assert {r["severity"] for r in weak_run.verdicts("API-VERSION")} == {"critical"}
 
 
+@pytest.mark.lab
+def test_api_verdicts_state_their_basis(hardened_run: AuditRun):
+    """Each API verdict's record says whether it rests on seen, confirmed or assumed entries."""
+    for requirement in API_IDS:
+        for record in hardened_run.verdicts(requirement):
+            basis = record.get("basis", "")
+            assert basis == "seen" or basis.startswith(("assumed: ", "confirmed")), (requirement, basis)
+    relay = hardened_run.verdicts("API-RELAY")[0]
+    assert relay["basis"].startswith("assumed: endpoint smtp_in_settings")
+
+
 # --- a faulty API: errors, never passes ---------------------------------------------------------
 
 def free_port(ip: str) -> int:
@@ -111,16 +132,17 @@ def free_port(ip: str) -> int:
 
 
 @contextmanager
-def faulty_simulator(tmp_path: Path, fault: dict) -> Iterator[str]:
-    """A hardened simulator of our own on 127.0.0.10:<free port> with a fault; yields the API URL."""
+def faulty_simulator(tmp_path: Path, fault: dict, profile: str = "hardened") -> Iterator[str]:
+    """A simulator of our own (hardened profile by default) on 127.0.0.10:<free port> with a fault
+    (none for {}); yields the API URL."""
     port = free_port("127.0.0.10")
     fault_file = tmp_path / "fault.json"
-    fault_file.write_text(json.dumps(fault))
+    fault_file.write_text(json.dumps(fault) if fault else "")
     certs = REPO / "lab" / "run" / "certs"
     env = {**os.environ, "SMSIM_USER": lab_env()["MAILAUDIT_API_USER"], "SMSIM_PASSWORD": api_password()}
     process = subprocess.Popen(
         [str(REPO / ".venv/bin/python"), "-W", "ignore", str(REPO / "lab/smsim/smsim.py"),
-         "--profile", str(REPO / "lab/smsim/profiles/hardened.yaml"), "--bind", "127.0.0.10",
+         "--profile", str(REPO / f"lab/smsim/profiles/{profile}.yaml"), "--bind", "127.0.0.10",
          "--port", str(port), "--cert", str(certs / f"{HARDENED}.crt"), "--key", str(certs / f"{HARDENED}.key"),
          "--fault-file", str(fault_file), "--log", str(tmp_path / "smsim.log")],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -141,6 +163,7 @@ def faulty_simulator(tmp_path: Path, fault: dict) -> Iterator[str]:
 def api_only_run(url: str, tmp_path: Path, *extra: str, env: dict[str, str] | None = None) -> AuditRun:
     """Audit only the API settings of the hardened lab server through the given URL."""
     policy = tmp_path / "fast.yaml"
+    tmp_path.mkdir(parents=True, exist_ok=True)
     policy.write_text(f"extends: {REPO / 'policies' / 'baseline.yaml'}\nname: fast-api\napi:\n"
                       "  request_timeout_s: {value: 2, source: \"self-test: a hung API must not stall the run\"}\n")
     return run_suite(["--server", HARDENED, *LAB_ARGS, "--api-url", url, "--policy", str(policy),
@@ -149,13 +172,13 @@ def api_only_run(url: str, tmp_path: Path, *extra: str, env: dict[str, str] | No
 
 @pytest.mark.lab
 @pytest.mark.parametrize("fault, spared", [
-    ({"mode": "error500", "match": "/api/v1/settings/*"}, {"API-VERSION"}),
-    ({"mode": "malformed", "match": "/api/v1/settings/*"}, {"API-VERSION"}),
+    ({"mode": "error500", "match": "/api/v1/settings/*"}, {"API-VERSION", "API-REVERSIBLE-PASSWORDS"}),
+    ({"mode": "malformed", "match": "/api/v1/settings/*"}, {"API-VERSION", "API-REVERSIBLE-PASSWORDS"}),
     ({"mode": "slow", "match": "/api/v1/auth/*", "delay": 6}, set()),
 ], ids=["http-500", "malformed-json", "hung-login"])
 def test_faulty_api_gives_errors_not_passes(tmp_path: Path, fault: dict, spared: set[str]):
     """5xx after retries, malformed JSON and a hung login make the API requirements errors;
-    only what the fault spares (the public version endpoint) may still be judged."""
+    only what the fault spares (the public version endpoint, the sign-in answer) may be judged."""
     with faulty_simulator(tmp_path, fault) as url:
         run = api_only_run(url, tmp_path)
     records = {r["requirement"]: r for r in run.records}
@@ -227,3 +250,99 @@ def test_no_output_holds_the_api_password_or_a_token(hardened_run: AuditRun, wea
         assert password not in text, f"API password in {name}"
         assert "eyJhbGciOi" not in text, f"a bearer token (JWT) in {name}"
         assert "Bearer ey" not in text, f"a bearer header in {name}"
+
+
+# --- the third profile: another build, found out by discovery (issue 12) -------------------------
+
+VARIANT_PATHS = {        # what a site reads on its build's /Documentation/api for the 404 endpoints
+    "smtp_in_settings": "/api/v1/settings/sysadmin/smtp-in-settings",
+    "antispam": "/api/v1/settings/sysadmin/antispam/settings",
+    "ids_rules": "/api/v1/settings/sysadmin/ids/rules",
+    "domain_defaults": "/api/v1/settings/sysadmin/domain-defaults/settings",
+}
+VARIANT_AFFECTED = ("API-RELAY", "API-AUTH-MATCH", "API-LOCAL-DELIVERY-AUTH", "API-DOMAIN-SMTP-AUTH",
+                    "API-BOUNCES-SPF", "API-OUTBOUND-SPAM", "API-SPF-SPOOL-FILTER", "API-DMARC-CHECK",
+                    "API-SPAM-WHITELIST-BYPASS", "API-IDS-RULES", "API-THROTTLING")
+VARIANT_NUMERIC = ("API-BOUNCES-SPF", "API-THROTTLING")
+EXACT_CANDIDATE = re.compile(r"^  # (\w+): MISSING; similar names in the same answer: ([^ ,]+) \(1\.00\)", re.M)
+
+
+def discover_cli(url: str, out: Path, *extra: str) -> subprocess.CompletedProcess:
+    """`python -m mailaudit.discover` as a user runs it (credentials from the environment)."""
+    return subprocess.run([str(REPO / ".venv/bin/python"), "-m", "mailaudit.discover", "--api-url", url,
+                           "--ca-file", "lab/run/ca.pem", "--dns-server", "127.0.0.53", "--out", str(out),
+                           *extra],
+                          cwd=REPO, env=env_with(), capture_output=True, text=True, timeout=120)
+
+
+def outputs_of(run: subprocess.CompletedProcess, out: Path) -> str:
+    """Everything a discovery printed and wrote."""
+    files = [p.read_text(encoding="utf-8", errors="replace") for p in out.rglob("*") if p.is_file()]
+    return "\n".join([run.stdout, run.stderr, *files])
+
+
+def assert_no_api_secret(text: str) -> None:
+    """Neither the lab API password nor a token (JWT) in the text."""
+    assert api_password() not in text and "eyJ" not in text
+
+
+@pytest.mark.lab
+@pytest.mark.parametrize("profile", ["hardened", "weak", "variant"])
+def test_discovery_reports_each_build_and_leaks_nothing(tmp_path: Path, profile: str):
+    """Against each profile the discovery tool reports its answers and fields (every field on the
+    lab's two builds; 404s and missing names on the third) and no output holds a secret."""
+    with faulty_simulator(tmp_path, {}, profile) as url:
+        run = discover_cli(url, tmp_path / "out")
+    assert run.returncode == 0, run.stderr
+    text = outputs_of(run, tmp_path / "out")
+    assert_no_api_secret(text)
+    assert "Traceback" not in run.stderr
+    if profile == "variant":
+        assert "endpoint antispam [seen] GET /api/v1/settings/sysadmin/antispam-settings: 404" in run.stdout
+        assert "MISSING  smtp_allow_relay" in run.stdout
+    else:
+        assert "MISSING" not in run.stdout and "0 endpoint(s) answered 404" in run.stdout
+
+
+def variant_site_map(url: str, tmp_path: Path) -> Path:
+    """The site map after the expected manual edits: paths from the build's documentation, then the
+    exact-name suggestions of a second discovery."""
+    first = discover_cli(url, tmp_path / "first")
+    raw = yaml.safe_load((tmp_path / "first" / "site-fieldmap.yaml").read_text(encoding="utf-8"))
+    for key, path in VARIANT_PATHS.items():
+        raw["endpoints"][key]["path"] = path
+    edited = tmp_path / "edited.yaml"
+    edited.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    second = discover_cli(url, tmp_path / "second", "--api-fieldmap", str(edited))
+    assert first.returncode == second.returncode == 0, second.stderr
+    site_text = (tmp_path / "second" / "site-fieldmap.yaml").read_text(encoding="utf-8")
+    raw = yaml.safe_load(site_text)
+    for key, path in EXACT_CANDIDATE.findall(site_text):
+        raw["fields"][key]["json"] = path
+    site = tmp_path / "site.yaml"
+    site.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    return site
+
+
+@pytest.mark.lab
+def test_variant_build_without_and_with_the_site_map(tmp_path: Path):
+    """Audited through the suite: without a site map the affected requirements are skipped or
+    inconclusive (never passed); with the discovered site map everything passes except the
+    requirements resting on a number no source explains, which stay inconclusive."""
+    with faulty_simulator(tmp_path, {}, "variant") as url:
+        plain = api_only_run(url, tmp_path / "plain")
+        site = variant_site_map(url, tmp_path)
+        mapped = api_only_run(url, tmp_path / "mapped", "--api-fieldmap", str(site))
+    for run in (plain, mapped):
+        assert "Traceback" not in run.stdout + run.stderr
+        assert_no_api_secret(run.all_text())
+    plain_outcomes = {r["requirement"]: r["outcome"] for r in plain.records}
+    for requirement in VARIANT_AFFECTED:
+        assert plain_outcomes[requirement] in ("skipped", "inconclusive"), (requirement, plain_outcomes)
+    mapped_outcomes = {r["requirement"]: r["outcome"] for r in mapped.records}
+    assert set(API_IDS) <= set(mapped_outcomes), mapped.stdout[-3000:]
+    for requirement in API_IDS:
+        expected = "inconclusive" if requirement in VARIANT_NUMERIC else "passed"
+        assert mapped_outcomes[requirement] == expected, (requirement, mapped.verdicts(requirement))
+    bounce = mapped.verdicts("API-BOUNCES-SPF")[0]
+    assert "= 3 -> spf_restricted" in bounce["message"] and "values_status: confirmed" in bounce["message"]

@@ -51,8 +51,8 @@ class TlsFiles:
     key: Path
 
 
-def make_tls(directory: Path) -> TlsFiles:
-    """Write a CA and a leaf certificate (EC P-256) valid for 127.0.0.1 and localhost."""
+def make_tls(directory: Path, ips: tuple[str, ...] = ("127.0.0.1",)) -> TlsFiles:
+    """Write a CA and a leaf certificate (EC P-256) valid for the IPs (127.0.0.1) and localhost."""
     now = dt.datetime.now(dt.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "mailaudit unit-test CA")])
@@ -68,7 +68,8 @@ def make_tls(directory: Path) -> TlsFiles:
             .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
             .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=1))
             .add_extension(x509.SubjectAlternativeName([
-                x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+                x509.DNSName("localhost"), *(x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips)]),
+                critical=False)
             .sign(ca_key, hashes.SHA256()))
     files = TlsFiles(directory / "ca.pem", directory / "cert.pem", directory / "key.pem")
     files.ca.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
@@ -102,6 +103,7 @@ class RunningSim:
 def running_sim(name: str, directory: Path, data: dict[str, Any] | None = None) -> Iterator[RunningSim]:
     """Start a simulator of profile `name` (or the given data) on 127.0.0.1, stop it after."""
     module = smsim()
+    directory.mkdir(parents=True, exist_ok=True)
     tls = make_tls(directory)
     log = directory / "smsim.log"
     server = module.make_server(data or profile(name), "127.0.0.1", 0, LAB_USER, LAB_PASSWORD,
@@ -152,6 +154,7 @@ class SimAdapter:
             response._content = reply.body.encode()
         else:
             response._content = json.dumps(reply.body).encode()
+        response._content_consumed = True      # no raw stream: iter_content() yields _content
         return response
 
     def close(self) -> None:

@@ -45,14 +45,15 @@ def live_tokens(state) -> list:
 
 @pytest.mark.parametrize("name", ["hardened", "weak"])
 def test_snapshot_reads_every_field_of_both_profiles(name):
-    """Every field of the map is readable from both lab profiles (numbers and names as enums)."""
+    """Every field of the map is read from both lab profiles: with a trusted meaning, or (an
+    assumed enum sent as a number, weak's throttle actions) as a guess that is never judged."""
     snap, _, _ = snapshot(name)
     assert len(snap.domains) == 2
     for key, spec in FIELDMAP.fields.items():
         domains = snap.domains if FIELDMAP.endpoints[spec.endpoint].per_domain else (None,)
         for domain in domains:
             reading = snap.read(key, domain)
-            assert reading.ok, reading.why_unreadable()
+            assert reading.ok or (reading.state is ReadState.GUESSED and name == "weak"), reading.why_unreadable()
 
 
 def test_snapshot_logs_out_every_token():

@@ -138,6 +138,8 @@ def test_every_field_map_endpoint_is_served(http, sim):
     imp = http.post(sim.url + "/api/v1/settings/sysadmin/manage-domain/hardened.test", headers=bearer(token),
                     json={}, timeout=5).json()["impersonateAccessToken"]
     for endpoint in fieldmap.endpoints.values():
+        if endpoint.scope == "login":
+            continue                   # the suite's own sign-in answer, not a separate call
         auth = {} if endpoint.scope == "public" else bearer(imp if endpoint.scope == "domain" else token)
         response = http.request(endpoint.method, sim.url + endpoint.path_for("hardened.test"), headers=auth,
                                 json=endpoint.body, timeout=5)
@@ -171,3 +173,25 @@ def test_fault_file_is_read_per_request(tmp_path):
     assert hits == [True, True, False]
     fault_file.write_text("")
     assert module.current_fault(state, "/api/v1/settings/sysadmin/domains") is None
+
+
+def test_password_requirements_are_the_effective_rules(http, sim):
+    """password-requirements (domain-admin token) answers the domain's overrides over the server
+    defaults, in the reqCapital/reqLength names of [E3]; without a domain token there is none."""
+    token = login(http, sim)["accessToken"]
+    imp = http.post(sim.url + "/api/v1/settings/sysadmin/manage-domain/hardened.test", headers=bearer(token),
+                    json={}, timeout=5).json()["impersonateAccessToken"]
+    url = sim.url + "/api/v1/settings/password-requirements"
+    body = http.get(url, headers=bearer(imp), timeout=5).json()
+    assert body["reqLength"] == 14 and body["reqCapital"] is True and body["reqNotUsername"] is True
+    assert http.get(url, headers=bearer(token), timeout=5).status_code == 404
+
+
+def test_can_view_passwords_comes_from_the_profile():
+    """The sign-in answer's canViewPasswords is the profile's (weak: true, hardened: false)."""
+    module = smsim()
+    root = module.Path(__file__).parents[2] / "lab/smsim/profiles"
+    for name, expected in (("hardened", False), ("weak", True)):
+        state = module.make_state(module.load_profile(root / f"{name}.yaml"), LAB_USER, LAB_PASSWORD)
+        reply = module.authenticate(state, {"username": LAB_USER, "password": LAB_PASSWORD})
+        assert reply.body["canViewPasswords"] is expected, name

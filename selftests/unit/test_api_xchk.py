@@ -118,3 +118,22 @@ def test_tls_crosscheck_skips_when_api_unreadable():
     """Unreadable Security Protocols: skipped."""
     settings = {**HARDENED_TLS, "TLSv1.0": reading("tls_tls10_enabled", None, state=ReadState.ABSENT)}
     assert xchk.tls_crosscheck(API_SKIPPED, settings, frozenset()).outcome is Outcome.SKIPPED
+
+
+def test_crosschecks_skip_a_guessed_api_value():
+    """An assumed numeric enum (GUESSED) is no API side to compare: skipped, never passed."""
+    guessed = Reading(key="smtp_allow_relay", state=ReadState.GUESSED, value="nobody", raw=0,
+                      manual="Settings > Protocols > SMTP In > Allow Relay",
+                      guesses=("protocolSettings.smtpIn.allowRelay = 0 -> nobody",))
+    api = Evaluation.inconclusive_("the API's value cannot decide", "api evidence")
+    evaluation = xchk.relay_crosscheck(api, guessed, ())
+    assert evaluation.outcome is Outcome.SKIPPED
+    tls = {**HARDENED_TLS, "TLSv1.0": guessed}
+    assert xchk.tls_crosscheck(API_PASSED, tls, frozenset()).outcome is Outcome.SKIPPED
+
+
+def test_crosschecks_carry_the_api_basis():
+    """A cross-check rests on what its API verdict rests on."""
+    api = Evaluation(Outcome.PASSED, "ok", "e", basis="assumed: field smtp_allow_relay")
+    evaluation = xchk.relay_crosscheck(api, reading("smtp_allow_relay", "nobody"), ())
+    assert evaluation.basis == "assumed: field smtp_allow_relay"
