@@ -5,8 +5,10 @@ Every measurement is one `mailaudit` process, timed from outside with GNU time (
 seconds, peak resident memory), as a nightly run would start it:
 
 - **fleet**: N = 1, 8, 32, 100 distinct server addresses 127.0.1.1 ... 127.0.1.N. The lab's hardened
-  Postfix and Dovecot listen on each of them (lab/lib.sh FLEET_SIZE; each address is on `lo`, so each
-  server sees its own client address), the domain is hardened.test, the resolver the lab's;
+  Postfix, Dovecot and API simulator listen on each of them (lab/lib.sh FLEET_SIZE; each address is
+  on `lo`, so each server sees its own client address), the domain is hardened.test, the resolver
+  the lab's; the API is read without certificate checks (`--api-insecure`: the lab certificate
+  names 127.0.0.10, not the fleet addresses);
 - **latency**: the one-server audit of mail.hardened.test directly (loopback) and of mail.far.test,
   the same server behind the latency lab's forwarder (25 ms each way, lab/components/80-latency.sh)
   with the resolver behind it too;
@@ -86,7 +88,8 @@ def audit_command(servers: list[str], out: Path, domain: str = "hardened.test",
     command = [str(MAILAUDIT), *[arg for s in servers for arg in ("--server", s)], "--domain", domain,
                "--dns-server", resolver, "--policy", str(REPO / "lab/dns/lab-policy.yaml"),
                "--ca-file", str(REPO / "lab/run/ca.pem"), "--smtp-user", "alice@hardened.test",
-               "--dkim-selector", "lab", "-q", "-p", "no:cacheprovider",
+               "--dkim-selector", "lab", "--api-url", "https://{server}", "--api-insecure",
+               "-q", "-p", "no:cacheprovider",
                f"--html={out / 'report.html'}", f"--results-json={out / 'results.json'}"]
     return command
 

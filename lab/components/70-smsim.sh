@@ -54,8 +54,12 @@ up_one() {
     wait_cert "$host"
     rm -f "$DIR/$name.fault"
     : > "$out"
+    local extra=() fip
+    if [ "$name" = hardened ]; then  # the fleet addresses (lib.sh) serve the hardened profile too
+        for fip in $(fleet_ips); do extra+=(--also-bind "$fip"); done
+    fi
     setsid nohup "$LAB_PYTHON" -W ignore::DeprecationWarning "$LAB_DIR/smsim/smsim.py" \
-        --profile "$LAB_DIR/smsim/profiles/$name.yaml" --bind "$ip" --port "$PORT" \
+        --profile "$LAB_DIR/smsim/profiles/$name.yaml" --bind "$ip" --port "$PORT" "${extra[@]}" \
         --cert "$RUN_DIR/certs/$host.crt" --key "$RUN_DIR/certs/$host.key" \
         --fault-file "$DIR/$name.fault" --log "$logfile" >> "$out" 2>&1 < /dev/null &
     echo $! > "$pidfile"

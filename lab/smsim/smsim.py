@@ -621,6 +621,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="SmarterMail API simulator (lab only)")
     parser.add_argument("--profile", required=True, type=Path)
     parser.add_argument("--bind", required=True)
+    parser.add_argument("--also-bind", action="append", default=[], metavar="IP",
+                        help="more addresses serving the same profile (the lab's fleet addresses)")
     parser.add_argument("--port", type=int, default=443)
     parser.add_argument("--cert", required=True, type=Path)
     parser.add_argument("--key", required=True, type=Path)
@@ -632,9 +634,14 @@ def main(argv: list[str] | None = None) -> int:
     if not user or not password:
         print("smsim: set SMSIM_USER/SMSIM_PASSWORD (or MAILAUDIT_API_USER/_PASSWORD)", file=sys.stderr)
         return 2
-    server = make_server(load_profile(args.profile), args.bind, args.port, user, password,
+    profile = load_profile(args.profile)
+    server = make_server(profile, args.bind, args.port, user, password,
                          args.cert, args.key, args.fault_file, args.log)
-    print(f"smsim: {args.profile.stem} on https://{args.bind}:{args.port}", flush=True)
+    for address in args.also_bind:  # each address a server of its own, the same profile
+        serve_in_thread(make_server(profile, address, args.port, user, password, args.cert, args.key,
+                                    args.fault_file, args.log))
+    extra = f" (and {len(args.also_bind)} more addresses)" if args.also_bind else ""
+    print(f"smsim: {args.profile.stem} on https://{args.bind}:{args.port}{extra}", flush=True)
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever(poll_interval=0.2)
     return 0
