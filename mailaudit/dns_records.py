@@ -364,8 +364,9 @@ def _dmarc_tag_problems(tags: list[tuple[str, str]], warnings: list[str]) -> lis
               if n in DMARC_KNOWN_TAGS and names.count(n) > 1]
     if "p" not in names:
         errors.append("no p= tag (RFC 7489 §6.3: required in a policy record)")
-    elif names[1] != "p":
-        errors.append("p= is not the tag right after v= (RFC 7489 §6.4)")
+    elif names[1] != "p":  # receivers apply the record anyway; DMARCbis drops the order
+        warnings.append("p= is not the tag right after v= (RFC 7489 §6.4 orders it so; receivers and "
+                        "DMARCbis accept any order)")
     for name, value in tags[1:]:
         if name not in DMARC_KNOWN_TAGS:
             warnings.append(f"unknown tag {name}= is ignored (RFC 7489 §6.3)")

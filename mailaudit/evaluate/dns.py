@@ -337,7 +337,8 @@ def evaluate_dmarc_record(probe: DmarcProbe) -> Evaluation:
     if check.errors:
         return Evaluation.failed_(f"{where}: DMARC record invalid: '{_short(check.record)}': "
                                   + "; ".join(check.errors), evidence)
-    return Evaluation.passed_(f"{where}: one valid DMARC record: {check.record}", evidence)
+    notes = "".join(f" (note: {w})" for w in check.syntax.warnings)
+    return Evaluation.passed_(f"{where}: one valid DMARC record: {check.record}{notes}", evidence)
 
 
 def _dmarc_policy_problems(check: DmarcRecordCheck, policy: DnsPolicy) -> list[str]:
