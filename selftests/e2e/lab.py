@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
+from mailaudit.schema import validate_document
+
 REPO = Path(__file__).resolve().parents[2]
 AUDIT = REPO / "lab" / "audit"
 RUN_TIMEOUT_S = 1200
@@ -67,6 +69,8 @@ def run_suite(args: list[str], env: dict[str, str] | None = None, timeout: int =
                 "-p", "no:cacheprovider", "-q"]
     proc = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
     document = json.loads(results.read_text()) if results.exists() else {}
+    problems = validate_document(document) if document else []
+    assert not problems, f"the results JSON breaks its schema: {problems[:5]}"
     return AuditRun(proc.returncode, proc.stdout, proc.stderr, document.get("results", []),
                     html if html.exists() else None, results if results.exists() else None, out, document)
 
