@@ -18,8 +18,8 @@ import pytest
 
 SUITE = Path(__file__).resolve().parents[1]
 PATH_OPTIONS = frozenset({
-    "--policy", "--waivers", "--ca-file", "--results-json", "--html", "--css", "--junitxml", "--junit-xml", "-c", "--rootdir",
-    "--api-fieldmap", "--inventory", "--baseline", "--history", "--audit-report", "--basetemp",
+    "--policy", "--waivers", "--ca-file", "--results-json", "--html", "--css", "--junitxml", "--junit-xml",
+    "-c", "--rootdir", "--api-fieldmap", "--inventory", "--baseline", "--history", "--audit-report", "--basetemp",
 })
 
 

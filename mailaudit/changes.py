@@ -22,16 +22,14 @@ policy or other options, or lacks a server), ``notes`` says so.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mailaudit.errors import ConfigError
-from mailaudit.results import SCHEMA, requirement_outcome
-from mailaudit.schema import validate_document
+from mailaudit.results import requirement_outcome
+from mailaudit.schema import read_results
 
 NEW_FAILURE, NEW_ERROR, STILL_FAILING, STILL_ERROR = "new failure", "new error", "still failing", "still error"
 FIXED, CHANGED, NEW, GONE, UNCHANGED = "fixed", "changed", "new", "gone", "unchanged"
@@ -155,26 +153,7 @@ def change_lines(changes: Changes, limit: int = 20) -> list[str]:
 def load_baseline(path: Path | str) -> dict[str, Any]:
     """Read a previous run's results document; a missing, unreadable, malformed or foreign file is
     a ConfigError (one line) so that the run stops before any probe."""
-    path = Path(path)
-    what = f"--baseline {path}"
-    try:
-        size = path.stat().st_size
-        if size > MAX_BASELINE_BYTES:
-            raise ConfigError(f"{what}: larger than {MAX_BASELINE_BYTES} bytes; refused")
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"{what}: cannot read ({exc.strerror or exc.__class__.__name__})") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{what}: not UTF-8 text") from None
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"{what}: not JSON (line {exc.lineno}: {exc.msg})") from None
-    if isinstance(document, dict) and document.get("schema") != SCHEMA:
-        raise ConfigError(f"{what}: schema {str(document.get('schema'))[:40]!r} is not {SCHEMA!r}: "
-                          "not a results document of this suite version")
-    problems = validate_document(document)
-    if problems:
-        raise ConfigError(f"{what}: not a valid results document ({problems[0]})")
-    return document
+    return read_results(path, f"--baseline {path}", MAX_BASELINE_BYTES)
 
 
 # --- internals ------------------------------------------------------------------------------------

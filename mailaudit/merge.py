@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import importlib
-import importlib.util
 import json
 import os
 import re
@@ -30,8 +28,9 @@ from mailaudit import history
 from mailaudit.changes import CHANGES, Changes, change_lines, compare, exit_status_on_new, load_baseline
 from mailaudit.errors import ConfigError
 from mailaudit.evidence import FILE_NAME
-from mailaudit.results import SCHEMA, build_document, summary_line
-from mailaudit.schema import validate_document
+from mailaudit.report import write_audit_report
+from mailaudit.results import build_document, summary_line
+from mailaudit.schema import read_results
 from mailaudit.shard import parse_shard
 
 EXIT_COMPLIANT, EXIT_FINDINGS, EXIT_INTERRUPTED, EXIT_INTERNAL, EXIT_USAGE, EXIT_UNDECIDED = 0, 1, 2, 3, 4, 6
@@ -56,22 +55,7 @@ class Shard:
 def read_shard(path: Path | str) -> Shard:
     """Read and validate one shard's results JSON; a ConfigError (one line) when it is not one."""
     path = Path(path)
-    try:
-        if path.stat().st_size > MAX_SHARD_BYTES:
-            raise ConfigError(f"{path}: larger than {MAX_SHARD_BYTES} bytes; refused")
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read ({exc.strerror or exc.__class__.__name__})") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not UTF-8 text") from None
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"{path}: not JSON (line {exc.lineno}: {exc.msg})") from None
-    if not isinstance(document, dict) or document.get("schema") != SCHEMA:
-        schema = document.get("schema") if isinstance(document, dict) else None
-        raise ConfigError(f"{path}: schema {str(schema)[:40]!r} is not {SCHEMA!r}; shards of one schema only")
-    problems = validate_document(document)
-    if problems:
-        raise ConfigError(f"{path}: not a valid results document ({problems[0]})")
+    document = read_results(path, str(path), MAX_SHARD_BYTES)
     return Shard(path, document)
 
 
@@ -274,8 +258,7 @@ def merge_files(paths: Sequence[Path | str], output: Path | str, report: Path | 
     evidence_dir = evidence_dir_for(output)
     clear_evidence_dir(evidence_dir)
     shards = [rehome_evidence(shard, evidence_dir, found) for shard, found in zip(shards, sources, strict=True)]
-    module = _report_module() if write_report else None
-    report_path = (report or output.with_name(output.stem + "-audit.html")) if module is not None else None
+    report_path = (report or output.with_name(output.stem + "-audit.html")) if write_report else None
     outputs = {"results_json": output.name, "evidence_dir": evidence_dir.name,
                "html": None, "audit_report": report_path.name if report_path else None}
     document = merge_documents(shards, outputs)
@@ -283,8 +266,8 @@ def merge_files(paths: Sequence[Path | str], output: Path | str, report: Path | 
     if changes is not None:
         document["changes"] = changes.as_dict()
     _write_json(output, document)
-    if module is not None and report_path is not None:
-        module.write_audit_report(document, report_path, output.parent)
+    if report_path is not None:
+        write_audit_report(document, report_path, output.parent)
     return MergeResult(document, output, report_path, changes)
 
 
@@ -293,13 +276,6 @@ def _write_json(path: Path, document: Mapping[str, Any]) -> None:
     temporary = path.with_name(f".{path.name}.tmp")
     temporary.write_text(json.dumps(document, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     os.replace(temporary, path)
-
-
-def _report_module() -> Any:
-    """``mailaudit.report`` when it is installed (it renders the auditor's report), else None."""
-    if importlib.util.find_spec("mailaudit.report") is None:
-        return None
-    return importlib.import_module("mailaudit.report")
 
 
 # --- run metadata -------------------------------------------------------------------------------

@@ -80,3 +80,30 @@ def _consistency(document: Mapping[str, Any]) -> list[str]:
             problems.append(f"results[{index}].server: {record['server']!r} has no summary in servers")
             break
     return problems
+
+
+def read_results(path: Path | str, what: str, max_bytes: int) -> dict[str, Any]:
+    """Read a results JSON strictly (a baseline, a shard): bounded in size, UTF-8, JSON, this suite's
+    schema and valid; anything else is a ConfigError of one line starting with ``what``."""
+    from mailaudit.errors import ConfigError
+    from mailaudit.results import SCHEMA
+
+    path = Path(path)
+    try:
+        if path.stat().st_size > max_bytes:
+            raise ConfigError(f"{what}: larger than {max_bytes} bytes; refused")
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{what}: cannot read ({exc.strerror or exc.__class__.__name__})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{what}: not UTF-8 text") from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{what}: not JSON (line {exc.lineno}: {exc.msg})") from None
+    schema = document.get("schema") if isinstance(document, dict) else None
+    if schema != SCHEMA:
+        raise ConfigError(f"{what}: schema {str(schema)[:40]!r} is not {SCHEMA!r}: not a results document "
+                          "of this suite version")
+    problems = validate_document(document)
+    if problems:
+        raise ConfigError(f"{what}: not a valid results document ({problems[0]})")
+    return document
