@@ -52,7 +52,7 @@ def _without_evidence_folder(records):
 @pytest.fixture(autouse=True)
 def _no_report_module(monkeypatch):
     """Keep merge tests independent of the auditor's report (tested with a fake where it matters)."""
-    monkeypatch.setattr(merge, "_report_module", lambda: None)
+    monkeypatch.setattr(merge, "write_audit_report", lambda document, path, evidence_base: None)
 
 
 def test_two_shards_merge_into_the_same_records_as_one_run(tmp_path):
@@ -82,7 +82,7 @@ def test_run_metadata_is_combined(tmp_path):
     assert run["interrupted"] == "shard2.json: interrupted"
     assert run["exit_status"] == 2 == merge.exit_status(merged)
     assert run["outputs"] == {"results_json": "merged.json", "evidence_dir": "merged-evidence", "html": None,
-                              "audit_report": None}
+                              "audit_report": "merged-audit.html"}
     assert [(s["file"], s["servers"], s["complete"], s["records"]) for s in merged["shards"]] == [
         ("shard1.json", [WEAK], True, 3), ("shard2.json", [HARDENED], False, 3)]
 
@@ -196,16 +196,11 @@ def test_cli_merges_compares_with_a_baseline_and_exits_by_the_suites_codes(tmp_p
 
 
 def test_the_auditors_report_is_rendered_from_the_merged_document(tmp_path, monkeypatch):
-    """When mailaudit.report exists, write_audit_report gets the merged document, the report path
-    (default <output stem>-audit.html) and the folder evidence paths are relative to."""
+    """write_audit_report gets the merged document, the report path (default <output stem>-audit.html)
+    and the folder evidence paths are relative to; write_report=False writes none."""
     calls = []
-
-    class FakeReport:
-        @staticmethod
-        def write_audit_report(document, path, evidence_base):
-            calls.append((document, path, evidence_base))
-
-    monkeypatch.setattr(merge, "_report_module", lambda: FakeReport)
+    monkeypatch.setattr(merge, "write_audit_report",
+                        lambda document, path, evidence_base: calls.append((document, path, evidence_base)))
     output = tmp_path / "out" / "merged.json"
     result = merge.merge_files(_two_shards(tmp_path), output)
     assert calls == [(result.document, output.with_name("merged-audit.html"), output.parent)]
