@@ -69,7 +69,7 @@ def pytest_runtestloop(session: pytest.Session):
     audit = session.config.stash.get(CONFIG_KEY, None)
     fleet = Fleet(session.config, audit) if audit is not None and session.items else None
     if fleet is not None:
-        fleet.start()
+        fleet.start(session.items)
     try:
         return (yield)
     finally:

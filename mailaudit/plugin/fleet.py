@@ -2,7 +2,7 @@
 
 pytest runs tests one after another, and each family probes a server the first time one of its
 tests needs it: a fleet of N servers would take N times one. Instead, when the test loop starts,
-each probe family hands over (hook ``mailaudit_prefetch``) the jobs that warm its per-server caches,
+each probe family hands over (hook ``pytest_mailaudit_prefetch``) the jobs that warm its per-server caches,
 and the fleet runs them in threads:
 
 - the jobs that connect to a server run one after another for that server, and servers that share
@@ -67,8 +67,21 @@ class PrefetchSpec:
     """The hook each probe family implements (in ``fixtures/<family>.py``)."""
 
     @pytest.hookspec
-    def mailaudit_prefetch(self, config: pytest.Config, target: Target) -> list[Prefetch] | None:
+    def pytest_mailaudit_prefetch(self, config: pytest.Config, target: Target) -> list[Prefetch] | None:
         """The jobs that probe ``target`` ahead of its tests, in the order they should run."""
+
+
+# The order the tests run in (pytest.ini testpaths): a server's jobs follow it, so the first tests
+# find their results first. The fixture each family's tests reach its prober through:
+FAMILY_ORDER = ("smtp", "dns", "tls", "api")
+FAMILY_FIXTURES = {"smtp": ("smtp_checks", "relay_prober"), "dns": ("dns_checks",), "tls": ("tls_prober",),
+                   "api": ("api_snapshot",)}
+
+
+def families_needed(items: Iterable[pytest.Item]) -> set[str]:
+    """The families whose probers the collected tests use (``-k``, ``-m`` and paths count)."""
+    names = {name for item in items for name in getattr(item, "fixturenames", ())}
+    return {family for family, fixtures in FAMILY_FIXTURES.items() if names & set(fixtures)}
 
 
 class Fleet:
@@ -81,13 +94,15 @@ class Fleet:
         self._resolver: ThreadPoolExecutor | None = None
         self.futures: list[Future[None]] = []
 
-    def start(self) -> None:
-        """Start probing every server (returns at once)."""
+    def start(self, items: Iterable[pytest.Item]) -> None:
+        """Start probing every server (returns at once), for the families the tests need."""
+        needed = families_needed(items)
         by_ip: dict[str, list[Prefetch]] = {}
         dns: list[Prefetch] = []
         for target in self.audit.targets:
-            jobs = [job for jobs in self.config.hook.mailaudit_prefetch(config=self.config, target=target)
-                    for job in jobs or ()]
+            jobs = [job for jobs in self.config.hook.pytest_mailaudit_prefetch(config=self.config, target=target)
+                    for job in jobs or () if job.family in needed]
+            jobs.sort(key=lambda job: FAMILY_ORDER.index(job.family) if job.family in FAMILY_ORDER else 99)
             by_ip.setdefault(target.ip, []).extend(j for j in jobs if j.contacts_server)
             dns.extend(j for j in jobs if not j.contacts_server)
         if not by_ip and not dns:

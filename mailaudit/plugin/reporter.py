@@ -88,6 +88,7 @@ class Reporter:
         self.deadline_hit = False
         self.document: dict[str, Any] | None = None
         self._last_write = 0.0
+        self._write_interval = PARTIAL_WRITE_INTERVAL_S
         self._collected = 0
         self._per_server: dict[str, int] = {}  # tests collected per server, for progress lines
         self.changes: Changes | None = None
@@ -128,8 +129,11 @@ class Reporter:
         self.records[report.nodeid] = record
         if first:
             self._progress(record["server"])
-        if time.monotonic() - self._last_write > PARTIAL_WRITE_INTERVAL_S:
+        if time.monotonic() - self._last_write > self._write_interval:
+            started = time.monotonic()
             self._write(complete=False, exit_status=None)
+            # a large run's partial writes must not cost more than a few percent of its time
+            self._write_interval = max(PARTIAL_WRITE_INTERVAL_S, 20 * (time.monotonic() - started))
 
     def _progress(self, server: str) -> None:
         """When a server's last verdict is in: its probers are released (memory stays flat over a
@@ -327,9 +331,10 @@ class Reporter:
         data.append(f"{escape(record['outcome'])}: {escape(record['message'])}\n")
         if record.get("internal_error"):
             data.append(escape(report.longreprtext) + "\n")
+        inline = record["outcome"] in ("failed", "error", "inconclusive")  # passes: links only (size)
         for piece in record.get("evidence", []):
             text = piece.get("text")
-            shown = escape(text) if text is not None else f"({piece['chars']} characters: see the linked file)"
+            shown = escape(text) if inline and text is not None else f"({piece['chars']} characters: linked above)"
             data.append(f"{' evidence: ' + escape(piece['name']) + ' ':-^80}\n{shown}\n")
 
 

@@ -12,6 +12,12 @@ oversized reply is never read as the answer to the next command.
 
 Every blocking step takes its timeout from the dialogue's ``Deadline`` too (the SMTP family's
 per-server budget), and every connection holds one of the server's ``ConnectionSlots``.
+
+Where the server advertises PIPELINING (RFC 2920), ``SmtpSession.pipeline`` writes a group of
+MAIL, RCPT and RSET commands at once and reads the replies strictly in order, one bounded reply
+per command: a missing reply is a timeout, a malformed one a ProtocolError, a reply that cannot
+belong to its command (a 3xx to MAIL, RCPT or RSET) or bytes left over after the last reply mean
+the replies are out of step, also a ProtocolError.
 """
 
 from __future__ import annotations
@@ -21,9 +27,8 @@ import contextlib
 import re
 import socket
 import ssl
-import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from mailaudit.budget import Deadline
@@ -35,6 +40,7 @@ from mailaudit.errors import (
     ProtocolError,
     ProtocolTimeout,
 )
+from mailaudit.probes.smtp_budget import CONNECTIONS_KEY, ConnectionSlots
 
 # The suite never delivers a message: DATA and BDAT (RFC 3030) carry one, BURL (RFC 4468) fetches one.
 FORBIDDEN_COMMANDS = frozenset({"DATA", "BDAT", "BURL"})
@@ -47,8 +53,13 @@ MAX_REPLY_LINES = 100
 MAX_REPLY_BYTES = 64 * 1024
 EHLO_NAME = "mailaudit.invalid"  # RFC 2606 §2: says who we are without claiming a real host
 QUIT_WAIT_S = 5.0  # how long close() waits for the QUIT reply (it decides nothing)
-CONNECTIONS_KEY = "smtp.max_connections_per_server"
-DEADLINE_KEY = "smtp.server_deadline_s"
+# RFC 2920 §3.1: only the last command of a group may change the state the client must track (EHLO,
+# DATA, VRFY, EXPN, TURN, QUIT, NOOP); the suite pipelines only envelope commands.
+PIPELINABLE = frozenset({"MAIL", "RCPT", "RSET"})
+# RFC 2920 §3.1: a client that writes a group before reading must keep it within the TCP window,
+# "usually, but not always, 4K octets", or client and server can deadlock.
+PIPELINE_MAX_BYTES = 4096
+CLOSING = 421  # RFC 5321 §3.8: the server is closing the transmission channel
 REDACTED = "[redacted]"
 
 # RFC 5321 §4.2: Reply-code = %x32-35 %x30-35 %x30-39, then SP textstring, "-" textstring, or CRLF.
@@ -115,65 +126,6 @@ class Transcript:
         return "\n".join(self.lines)
 
 
-class ConnectionSlots:
-    """At most ``limit`` connections to one server open at once (``smtp.max_connections_per_server``).
-
-    Every ``SmtpSession`` holds one slot from its TCP connect until it drops the connection. The
-    SMTP probes run one dialogue at a time, so they use one slot; ``peak`` records the most ever
-    held at once, so a self-test can prove the bound."""
-
-    def __init__(self, limit: int, server: str) -> None:
-        if limit < 1:
-            raise ValueError(f"{CONNECTIONS_KEY} must be at least 1, not {limit}")
-        self.limit, self.server = limit, server
-        self._free = threading.BoundedSemaphore(limit)
-        self._lock = threading.Lock()
-        self.open = 0
-        self.peak = 0
-
-    def acquire(self, timeout: float) -> bool:
-        """Take a slot, waiting at most ``timeout`` seconds; False when none became free."""
-        if not self._free.acquire(timeout=max(0.0, timeout)):
-            return False
-        with self._lock:
-            self.open += 1
-            self.peak = max(self.peak, self.open)
-        return True
-
-    def release(self) -> None:
-        """Give a slot back."""
-        with self._lock:
-            self.open -= 1
-        self._free.release()
-
-
-@dataclass
-class ServerBudget:
-    """The SMTP family's bounds for one server: the time all its dialogues may take together
-    (``smtp.server_deadline_s``) and its connection slots.
-
-    Only time spent inside SMTP dialogues counts (tests of other families may run in between);
-    dialogues that ran at the same time would each count in full, which only errs on the safe side."""
-
-    server: str
-    seconds: float
-    slots: ConnectionSlots
-    spent: float = 0.0
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    @contextlib.contextmanager
-    def dialogue(self) -> Iterator[Deadline]:
-        """The deadline of one dialogue: the start plus what is left of the budget."""
-        started = time.monotonic()
-        with self._lock:
-            left = self.seconds - self.spent
-        try:
-            yield Deadline(started + left, f"SMTP dialogues with {self.server}", self.seconds, DEADLINE_KEY)
-        finally:
-            with self._lock:
-                self.spent += time.monotonic() - started
-
-
 def check_command_line(line: str) -> None:
     """Refuse a command line the suite must never write: one holding CR, LF or NUL (it would
     smuggle a second command, such as DATA, behind the first) or one starting a message transfer.
@@ -216,10 +168,13 @@ class SmtpSession:
         self.slots = slots
         self.transcript = Transcript()
         self.tls_version: str | None = None
+        self.ehlo_reply: Reply | None = None  # the last EHLO reply in the current TLS state
         self._sock: socket.socket | None = None
         self._holds_slot = False
         self._buffer = b""
         self._secrets: list[str] = []
+        self._unread = 0  # replies of the current pipelined group not read yet
+        self._groups = 0  # pipelined groups written so far (the current one is the last)
 
     @property
     def where(self) -> str:
@@ -277,9 +232,13 @@ class SmtpSession:
         return greeting
 
     def _take_slot(self) -> None:
+        """Wait for one of the server's connection slots. The other dialogues holding them end by
+        the shared deadline at the latest, so the wait lasts up to the deadline (without a
+        deadline: up to the connect timeout)."""
         if self.slots is None or self._holds_slot:
             return
-        wait = self._step(self.connect_timeout, "a free connection slot")
+        left = self.deadline.remaining()
+        wait = self._step(left if left != float("inf") else self.connect_timeout, "a free connection slot")
         if not self.slots.acquire(wait):
             if self._deadline_cut():
                 raise self._over_budget("a free connection slot")
@@ -295,7 +254,7 @@ class SmtpSession:
 
     def close(self) -> None:
         """Say QUIT if the connection still stands and time is left, then close it. Never raises."""
-        if self._sock is None:
+        if self._sock is None or self._unread:
             self._drop()
             return
         try:
@@ -331,6 +290,7 @@ class SmtpSession:
                 self.transcript.add("*", f"discarded {len(self._buffer)} bytes the server sent after "
                                          "its 220 to STARTTLS, before the TLS handshake")
             self._wrap_tls()
+            self.ehlo_reply = None  # RFC 3207 §4.2: forget what the server said before TLS
         return reply
 
     def peer_certificates(self) -> tuple[bytes, ...]:
@@ -368,7 +328,13 @@ class SmtpSession:
     # -- commands ------------------------------------------------------------------------------
     def ehlo(self, name: str = EHLO_NAME) -> Reply:
         """EHLO (falls back to nothing: a server without ESMTP answers 5xx and we report that)."""
-        return self.command(f"EHLO {name}")
+        self.ehlo_reply = self.command(f"EHLO {name}")
+        return self.ehlo_reply
+
+    @property
+    def pipelining(self) -> bool:
+        """The server advertised PIPELINING (RFC 2920) in its last EHLO reply of this TLS state."""
+        return self.ehlo_reply is not None and self.ehlo_reply.positive and offers(self.ehlo_reply, "PIPELINING")
 
     def command(self, line: str, shown_as: str | None = None) -> Reply:
         """Send one command line and read its reply. ``shown_as`` replaces the line in the transcript."""
@@ -384,18 +350,103 @@ class SmtpSession:
 
     def _send(self, line: str, shown_as: str | None = None) -> None:
         check_command_line(line)
+        self._refuse_while_unread()
         data = line.encode("ascii", "strict") + b"\r\n"
         if self._sock is None:
             raise self._fail(PeerClosed, "connection already closed")
         self.transcript.add("C:", shown_as or line)
-        verb = (shown_as or line).split(" ", 1)[0]
+        self._write(data, (shown_as or line).split(" ", 1)[0])
+
+    def _write(self, data: bytes, what: str) -> None:
+        assert self._sock is not None
         try:
-            self._sock.settimeout(self._step(self.command_timeout, f"sending {verb}"))
+            self._sock.settimeout(self._step(self.command_timeout, f"sending {what}"))
             self._sock.sendall(data)
         except (OSError, ssl.SSLError) as exc:
             if self._deadline_cut():
-                raise self._over_budget(f"sending {verb}") from None
+                raise self._over_budget(f"sending {what}") from None
             raise self._fail(PeerClosed, f"connection lost while sending ({_short(exc)})") from None
+
+    def _refuse_while_unread(self) -> None:
+        if self._unread and self._sock is not None:
+            raise ValueError("mailaudit writes no command while replies of a pipelined group are unread")
+
+    # -- pipelining (RFC 2920) -------------------------------------------------------------------
+    def pipeline(self, lines: Sequence[str]) -> Iterator[Reply]:
+        """Write ``lines`` (MAIL, RCPT and RSET only) in one send, then yield their replies in order.
+
+        Each reply is read like any other (strict, bounded, within the command timeout); the
+        transcript shows each command followed by its reply, after a note naming the group. The
+        replies stop early after a 421 (the server is closing). A reply that cannot answer its
+        command, or bytes left over after the last reply, raise a ProtocolError: the replies are
+        out of step and none of the group can be trusted. If the caller stops reading before the
+        end, the connection is dropped, so no reply of the group can answer a later command."""
+        data = self._group_bytes(lines)
+        if self._sock is None:
+            raise self._fail(PeerClosed, "connection already closed")
+        if self._buffer:
+            raise self._fail(ProtocolError, f"{len(self._buffer)} bytes arrived that answer no command, before "
+                                            "a pipelined group: the replies would be out of step")
+        verbs = [line.split(" ", 1)[0].split(":", 1)[0].upper() for line in lines]
+        self._write(data, "a pipelined group")
+        self._unread = len(lines)
+        self._groups += 1
+        self.transcript.add("*", f"pipelined (RFC 2920): {len(lines)} commands in one write "
+                                 f"({' '.join(verbs)}); each reply is shown under its command")
+        return self._group_replies(lines, verbs, self._groups)
+
+    def _group_bytes(self, lines: Sequence[str]) -> bytes:
+        """The group as bytes, refused (ValueError: a bug of the suite) unless the server offers
+        PIPELINING, every command may be pipelined, and the group fits the RFC 2920 window."""
+        if not self.pipelining:
+            raise ValueError("mailaudit pipelines only where the server advertises PIPELINING (RFC 2920 §3.1)")
+        self._refuse_while_unread()
+        for line in lines:
+            check_command_line(line)
+            verb = line.split(" ", 1)[0].split(":", 1)[0].upper()
+            if verb not in PIPELINABLE:
+                raise ValueError(f"mailaudit pipelines only {', '.join(sorted(PIPELINABLE))}, not {verb}")
+        data = b"".join(line.encode("ascii", "strict") + b"\r\n" for line in lines)
+        if not lines or len(data) > PIPELINE_MAX_BYTES:
+            raise ValueError(f"a pipelined group must hold 1 to {PIPELINE_MAX_BYTES} bytes, not {len(data)}")
+        return data
+
+    def _group_replies(self, lines: Sequence[str], verbs: list[str], group: int) -> Iterator[Reply]:
+        closing = False
+        try:
+            for number, (line, verb) in enumerate(zip(lines, verbs, strict=True), start=1):
+                self.transcript.add("C:", line)
+                reply = self.read_reply(what=f"reply to {verb} ({number} of {len(lines)} pipelined)")
+                self._unread -= 1
+                self._check_step(verb, reply, number == len(lines))
+                closing = reply.code == CLOSING
+                yield reply
+                if closing:
+                    return
+        finally:
+            if group == self._groups and self._unread and self._sock is not None:
+                why = "the server is closing (421)" if closing else "the reading stopped"
+                self.transcript.add("*", f"{self._unread} pipelined commands left unanswered, {why}: "
+                                         "connection dropped")
+                self._drop()
+            if group == self._groups:
+                self._unread = 0
+
+    def _check_step(self, verb: str, reply: Reply, last: bool) -> None:
+        """Does ``reply`` fit its command? RFC 5321 §4.3.2 gives MAIL, RCPT and RSET no 3xx reply
+        (a 354 would answer DATA). RSET is not held to its 250: a server requiring TLS answers it
+        530 (RFC 3207 §4), one that blocks the client refuses everything. After the last reply
+        nothing may be left over."""
+        if reply.intermediate:
+            raise self._fail(ProtocolError, f"{verb} answered {reply.text[:80]} in a pipelined group: no reply to "
+                                            f"{verb} (RFC 5321 §4.3.2), the replies are out of step")
+        if last and self._buffer:
+            raise self._fail(ProtocolError, f"{len(self._buffer)} bytes more than one reply per command "
+                                            "arrived for a pipelined group: the replies are out of step")
+
+    def error(self, kind: type[ProbeError], message: str) -> ProbeError:
+        """Drop the connection and build an error naming ``ip:port``, the transcript as evidence."""
+        return self._fail(kind, message)
 
     # -- replies -------------------------------------------------------------------------------
     def read_reply(self, what: str = "reply", timeout: float | None = None) -> Reply:

@@ -5,10 +5,15 @@ module's ``open_session``, runs one dialogue, says QUIT and returns a frozen res
 replies and the transcript. A server that cannot be reached or never greets raises a ProbeError.
 DATA is never sent; AUTH lines are redacted in every transcript (``SmtpSession.auth_plain``).
 Every session takes its deadline and connection slot from the endpoint's ``SessionSettings``.
+Where the server advertises PIPELINING (RFC 2920), the envelopes of a session (MAIL, RCPT, RSET
+each) are written as one group and their replies read in order; VRFY, EXPN, AUTH and the
+intrusive probes (which count the server's reaction to each attempt) go one command at a time.
 """
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import re
 import secrets
 from collections.abc import Callable
@@ -19,7 +24,7 @@ import dns.resolver
 import dns.reversename
 
 from mailaudit.errors import DnsError, PortClosed, ProbeError, ProtocolError
-from mailaudit.probes.relay import Channel, SessionSettings, open_session
+from mailaudit.probes.relay import Channel, SessionSettings, envelope_replies, open_session
 from mailaudit.probes.smtp import PeerClosed, Reply, SmtpSession, offers
 
 PROBE_PREFIX = "mailaudit"  # local parts start with it, so a postmaster recognises the audit in logs
@@ -168,6 +173,25 @@ def try_envelope(session: SmtpSession, label: str, mail_from: str, rcpt_to: str)
     return Envelope(label, mail_from, rcpt_to, mail, rcpt)
 
 
+def try_envelopes(session: SmtpSession, envelopes: tuple[tuple[str, str, str], ...]) -> tuple[Envelope, ...]:
+    """Each (label, MAIL FROM, RCPT TO) in turn: one pipelined group where the server offers
+    PIPELINING, else one command at a time (``try_envelope``). Envelopes left unanswered after
+    a 421 are a PeerClosed error, as when the next command meets the closed connection."""
+    if not session.pipelining:
+        return tuple(try_envelope(session, *envelope) for envelope in envelopes)
+    lines = [line for _, mail_from, rcpt_to in envelopes
+             for line in (f"MAIL FROM:{mail_from}", f"RCPT TO:{rcpt_to}", "RSET")]
+    tried: list[Envelope] = []
+    with contextlib.closing(session.pipeline(lines)) as replies:
+        for label, mail_from, rcpt_to in envelopes:
+            got = list(itertools.islice(replies, 3))
+            if not got:
+                raise session.error(PeerClosed, f"server closed the session (421) before answering {label}")
+            mail, rcpt = envelope_replies(session, got)
+            tried.append(Envelope(label, mail_from, rcpt_to, mail, rcpt))
+    return tuple(tried)
+
+
 @dataclass(frozen=True)
 class EnvelopeCheck:
     """Envelopes tried in one session on one channel, with the transcript."""
@@ -183,8 +207,7 @@ def probe_envelopes(endpoint: Endpoint, channel: Channel,
     """Try each (label, MAIL FROM, RCPT TO) in one session on ``channel``, unauthenticated."""
     session = endpoint.open(channel.port, channel.mode)
     try:
-        tried = tuple(try_envelope(session, *envelope) for envelope in envelopes)
-        return EnvelopeCheck(channel.id, tried, str(session.transcript))
+        return EnvelopeCheck(channel.id, try_envelopes(session, envelopes), str(session.transcript))
     finally:
         session.close()
 
@@ -278,7 +301,7 @@ def probe_auth_match(endpoint: Endpoint, channel: Channel, user: str, password: 
                 f"{session.where}: AUTH as {user} refused ({auth.text[:100]}): "
                 "check --smtp-user and MAILAUDIT_SMTP_PASSWORD",
                 evidence=str(session.transcript), evidence_name="SMTP transcript")
-        tried = tuple(try_envelope(session, *e) for e in envelopes) if auth.positive else ()
+        tried = try_envelopes(session, envelopes) if auth.positive else ()
         return AuthMatchResult(channel.id, user, auth, tried, str(session.transcript))
     finally:
         session.close()

@@ -107,6 +107,28 @@ def test_relay_accepted_by_weak_fails_naming_each_variant(weak_run: AuditRun):
         assert f"relay variant {vid} " in record["message"] and "RCPT accepted" in record["message"], record
 
 
+def _evidence_text(run: AuditRun, record: dict) -> str:
+    """The evidence a record names, read from the run's evidence files (or the inline text)."""
+    texts = []
+    for ref in record.get("evidence") or ():
+        path = run.out_dir / ref["file"] if run.out_dir and ref.get("file") else None
+        texts.append(path.read_text(encoding="utf-8") if path and path.exists() else ref.get("text", ""))
+    return "\n".join(texts)
+
+
+@pytest.mark.lab
+def test_envelopes_are_pipelined_on_the_lab(hardened_run: AuditRun, weak_run: AuditRun):
+    """Both lab servers advertise PIPELINING (RFC 2920): every relay variant and the catch-all were
+    sent in a pipelined group, each command shown with its own reply, and no DATA was ever written."""
+    for run in (hardened_run, weak_run):
+        records = run.verdicts("SMTP-OPEN-RELAY") + run.verdicts("SMTP-CATCHALL")
+        assert len(records) == 86, len(records)
+        for record in records:
+            text = _evidence_text(run, record)
+            assert "pipelined (RFC 2920)" in text and "\nC: MAIL FROM:" in text, (record["variant"], text[-500:])
+            assert "C: DATA" not in text and "C: BDAT" not in text
+
+
 # -- test credentials: missing is a skip, wrong is one clear error ------------------------------------------
 
 def _auth_match_run(password: str | None) -> AuditRun:

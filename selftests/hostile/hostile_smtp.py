@@ -8,6 +8,7 @@ Every byte the client sends is recorded (``Listener.received``), so a test can p
 
 from __future__ import annotations
 
+import select
 import socket
 import ssl
 import threading
@@ -34,6 +35,8 @@ class Conversation:
 
 # An answer: the bytes to send, or None to close the connection without a word.
 Answer = Callable[[str, str, Conversation], bytes | None]
+# The answer to a pipelined group (the command lines that arrived together): bytes sent in one write.
+BurstAnswer = Callable[[list[str], Conversation], bytes | None]
 
 
 def weak_answer(verb: str, line: str, conversation: Conversation) -> bytes | None:
@@ -65,6 +68,7 @@ class HostileSmtp:
     greeting: bytes | Callable[[socket.socket], None] = GREETING
     delay_s: float = 0.0  # before every reply, the greeting included (a tarpit)
     tls: ssl.SSLContext | None = None  # offer STARTTLS with this server context
+    burst: BurstAnswer | None = None  # answers lines that arrived together (pipelined), if set
 
     def handle(self, sock: socket.socket, listener: Listener) -> None:
         """Serve one connection (tcp_listener's handler)."""
@@ -80,6 +84,14 @@ class HostileSmtp:
                 return
             line = raw.decode("latin-1").rstrip("\r\n")
             conversation.lines.append(line)
+            if self.burst is not None and waiting(sock):
+                group = [line, *pipelined_rest(sock, listener)]
+                conversation.lines.extend(group[1:])
+                reply = self.burst(group, conversation)
+                if reply is None:
+                    return
+                sock.sendall(reply)
+                continue
             verb = verb_of(line)
             time.sleep(self.delay_s)
             if verb == "QUIT":
@@ -171,6 +183,41 @@ def auth_echo(verb: str, line: str, conversation: Conversation) -> bytes | None:
         argument = line.split(" ", 2)[2] if line.count(" ") >= 2 else ""
         return f"535 5.7.8 {argument}\r\n".encode("latin-1")
     return weak_answer(verb, line, conversation)
+
+
+# -- the misbehaviours of issue 14: pipelined groups (RFC 2920) answered wrongly --------------------------
+
+def waiting(sock: socket.socket) -> bool:
+    """More bytes from the client are already here (it wrote several commands at once)."""
+    return bool(select.select([sock], [], [], 0)[0])
+
+
+def pipelined_rest(sock: socket.socket, listener: Listener) -> list[str]:
+    """The other command lines of a group that arrived together (read while more are waiting)."""
+    rest: list[str] = []
+    while waiting(sock):
+        raw = recv_line(sock, listener)
+        if not raw.endswith(b"\n"):
+            break
+        rest.append(raw.decode("latin-1").rstrip("\r\n"))
+    return rest
+
+
+def answer_first_only(group: list[str], conversation: Conversation) -> bytes | None:
+    """Answers the first command of a pipelined group and drops the rest, as servers that flush their
+    input after a command do (RFC 2920 §1): fewer replies than commands."""
+    return weak_answer(verb_of(group[0]), group[0], conversation)
+
+
+def stray_refusal(group: list[str], conversation: Conversation) -> bytes | None:
+    """Relays and accepts everything, but in a pipelined group sends a stray ``554 ... denied`` before
+    each RCPT's own ``250``: a client reading the replies out of step would see every RCPT refused."""
+    replies = []
+    for line in group:
+        verb = verb_of(line)
+        stray = b"554 5.7.1 Relay access denied\r\n" if verb == "RCPT" else b""
+        replies.append(stray + (weak_answer(verb, line, conversation) or b""))
+    return b"".join(replies)
 
 
 def received_commands(listener: Listener) -> list[str]:

@@ -185,3 +185,36 @@ def test_crlf_in_options_never_reaches_the_server(tmp_path, option):
     assert not hs.message_transfers(hostile.listener), received
     assert not [line for line in received if line.startswith("NOOP") or line.strip() in ("DATA", ">")], received
     assert hostile.seconds < BOUND_S
+
+
+# -- issue 14: pipelined groups (RFC 2920) answered wrongly -------------------------------------------------
+
+PIPELINED_IDS = ("SMTP-OPEN-RELAY", "SMTP-CATCHALL", "SMTP-LOCAL-SPOOF", "SMTP-SUBMISSION-AUTH")
+
+
+def test_a_pipelining_server_answering_fewer_replies_passes_nothing(tmp_path):
+    """A server that advertises PIPELINING but answers only the first command of each group (it
+    flushes the rest, RFC 2920 §1): the missing replies are timeouts, so every requirement judged from
+    a pipelined group is an error naming the unanswered command, never a verdict from replies out of
+    step; the audit stays bounded."""
+    hostile = audit(tmp_path, "127.0.3.11", hs.HostileSmtp(burst=hs.answer_first_only), command_timeout_s=1)
+    assert_held(hostile, *SMTP_IDS)
+    plain = [r for r in hostile.run.verdicts("SMTP-OPEN-RELAY") if "plain" in r["variant"]]
+    assert len(plain) == 17 and {r["outcome"] for r in plain} == {"error"}, plain
+    assert all("pipelined) within 1 s" in r["message"] for r in plain), plain[0]
+    for requirement in PIPELINED_IDS[1:]:
+        assert set(hostile.outcomes(requirement)) == {"error"}, hostile.run.verdicts(requirement)
+
+
+def test_a_pipelining_server_with_stray_replies_passes_nothing(tmp_path):
+    """A relaying server that, in a pipelined group, sends a stray ``554 ... denied`` before each RCPT's
+    own ``250``: read out of step, every RCPT would look refused and pass. The reply left over after
+    the group shows the replies are out of step: those requirements are errors, none passes."""
+    hostile = audit(tmp_path, "127.0.3.12", hs.HostileSmtp(burst=hs.stray_refusal))
+    assert_held(hostile, *SMTP_IDS)
+    plain = [r for r in hostile.run.verdicts("SMTP-OPEN-RELAY") if "plain" in r["variant"]]
+    assert len(plain) == 17 and {r["outcome"] for r in plain} == {"error"}, plain
+    assert all("out of step" in r["message"] for r in plain), plain[0]
+    for requirement in PIPELINED_IDS[1:]:
+        records = hostile.run.verdicts(requirement)
+        assert {r["outcome"] for r in records} == {"error"} and all("out of step" in r["message"] for r in records)

@@ -17,15 +17,8 @@ import pytest
 
 from mailaudit.budget import Deadline
 from mailaudit.errors import BudgetExceeded, PortClosed, ProtocolError, ProtocolTimeout
-from mailaudit.probes.smtp import (
-    MAX_REPLY_LINES,
-    ConnectionSlots,
-    PeerClosed,
-    Reply,
-    ServerBudget,
-    SmtpSession,
-    check_command_line,
-)
+from mailaudit.probes.smtp import MAX_REPLY_LINES, PeerClosed, Reply, SmtpSession, check_command_line
+from mailaudit.probes.smtp_budget import ConnectionSlots, ServerBudget
 
 # -- a session reading from a socketpair -----------------------------------------------------------
 

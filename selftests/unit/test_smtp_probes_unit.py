@@ -11,7 +11,7 @@ from mailaudit.errors import PortClosed, ProtocolError
 from mailaudit.evaluate.relay import evaluate_relay_variant, observe_relay
 from mailaudit.evaluate.smtp import evaluate_harvest
 from mailaudit.probes.relay import Channel, SessionSettings, probe_channel, relay_variants
-from mailaudit.probes.smtp import ConnectionSlots
+from mailaudit.probes.smtp_budget import ConnectionSlots
 from mailaudit.probes.smtp_checks import Endpoint, probe_harvest, probe_port
 from mailaudit.verdict import Outcome
 from selftests.unit.test_smtp_client_unit import _closed_port, answering, lines, serving
