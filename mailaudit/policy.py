@@ -192,6 +192,12 @@ class RunPolicy:
     deadline_s: float  # after it, tests not yet run are errors "run deadline reached"; the reports are written
     max_connections_per_server: int  # simultaneous connections to one server, all families together
     max_servers_at_once: int  # servers (IPs) probed at the same time in a fleet run
+    max_connections_total: int  # simultaneous connections of the whole run, all servers together (the TLS scan)
+
+    def __post_init__(self) -> None:
+        for key in ("max_connections_per_server", "max_connections_total"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"policy run.{key}: must be at least 1")
 
 
 @dataclass(frozen=True)

@@ -418,6 +418,8 @@ def describe(scan: TlsScan) -> str:
         for result in reversed(scan.versions):
             if result.supported:
                 lines.append(f"  {result.version}: {', '.join(s.name for s in result.accepted)}")
+    if scan.suite_note and scan.versions:
+        lines.append(scan.suite_note)
     for cert in scan.certificates:
         lines.extend(_describe_cert(cert, scan.scanned_at))
     if scan.versions:

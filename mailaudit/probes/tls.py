@@ -1,24 +1,22 @@
-"""TLS probes: one sslyze scan per (server, port), every port of every server in one Scanner.
+"""TLS probes: what a scan of one (server, port) found, and how sslyze's result becomes a summary.
 
-Each port first gets a short pre-flight (tls_preflight.py: TCP, STARTTLS dialogue, one handshake)
-so that a closed port, a missing STARTTLS, a port that speaks no TLS and a silent port are told
-apart with one plain line. The ports that speak TLS are then queued together in one sslyze
-``Scanner`` with every scan command the TLS requirements need, addressed by IP (the suite resolves
-names itself) with SNI = the host name. Results become frozen summaries (``TlsScan``); a scan
-command that errored is recorded by name, so only the requirements depending on it become errors.
+The scan itself is in tls_scan.py (pre-flight, lean cipher-suite enumeration in tls_suites.py,
+sslyze's other scan commands, all within the connection limits of tls_runner.py), addressed by IP
+(the suite resolves names itself) with SNI = the host name. Here: the frozen summaries
+(``TlsScan``) — a scan command that errored is recorded by name, so only the requirements
+depending on it become errors — the report's trimmed sslyze JSON, and certificate checks.
 Network I/O only; no pytest.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import ssl
 import threading
-import time
 import warnings
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from ipaddress import ip_address
 from pathlib import Path
@@ -30,23 +28,14 @@ from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, r
 from cryptography.x509.oid import ExtensionOID
 from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
 from sslyze import (
-    CertificateInfoExtraArgument,
     ProtocolWithOpportunisticTlsEnum,
     ScanCommand,
     ScanCommandAttemptStatusEnum,
-    ScanCommandsExtraArguments,
-    Scanner,
-    ServerNetworkConfiguration,
-    ServerNetworkLocation,
-    ServerScanRequest,
     ServerScanResult,
     ServerScanResultAsJson,
 )
-from sslyze.errors import ConnectionToServerFailed
-from sslyze.scanner.scanner_observer import ScannerObserver
 
-from mailaudit.probes.smtp import EHLO_NAME
-from mailaudit.probes.tls_preflight import PortState, Preflight, preflight
+from mailaudit.probes.tls_preflight import PortState, Preflight
 
 VERSION_COMMANDS: dict[str, ScanCommand] = {
     "SSLv2": ScanCommand.SSL_2_0_CIPHER_SUITES,
@@ -65,7 +54,7 @@ VULNERABILITY_COMMANDS = (
     ScanCommand.TLS_FALLBACK_SCSV,
 )
 SCAN_COMMANDS = frozenset({ScanCommand.CERTIFICATE_INFO, *VERSION_COMMANDS.values(), *VULNERABILITY_COMMANDS})
-_SSLYZE_STARTTLS = {
+SSLYZE_STARTTLS = {
     "smtp": ProtocolWithOpportunisticTlsEnum.SMTP,
     "imap": ProtocolWithOpportunisticTlsEnum.IMAP,
     "pop3": ProtocolWithOpportunisticTlsEnum.POP3,
@@ -100,12 +89,13 @@ class TlsEndpoint:
 class ScanSettings:
     """Limits for one scan session (from the policy) and the trust store to validate against."""
 
-    timeout_s: int = 5
-    retries: int = 2
-    connections_per_port: int = 5
-    concurrent_ports: int = 10
-    deadline_s: int = 600
-    max_connections_per_server: int = 20  # pre-flight connections at once (sslyze's burst is checked by the policy)
+    timeout_s: int = 5  # each connection, greeting and handshake (tls.network_timeout_s)
+    retries: int = 2  # connection attempts after a TCP timeout (tls.network_retries)
+    connections_per_port: int = 5  # connections open at once to one port (tls.connections_per_port)
+    concurrent_ports: int = 10  # ports of one server with connections open at once (tls.concurrent_ports)
+    deadline_s: int = 600  # one server's whole TLS scan, from its first connection (tls.scan_deadline_s)
+    max_connections_per_server: int = 20  # connections open at once to one IP address (run.max_connections_per_server)
+    max_connections_total: int = 64  # connections open at once in the whole scan (run.max_connections_total)
     command_retries: int = 1  # scan commands that failed (connection lost, timeout) are run again this often
     ca_file: Path | None = None  # None: the system's trust store
 
@@ -196,6 +186,7 @@ class TlsScan:
     vulnerabilities: VulnerabilityResults = VulnerabilityResults()
     errors: tuple[tuple[str, str], ...] = ()  # (scan command, one plain line)
     retried: tuple[str, ...] = ()  # scan commands that failed once and were run again
+    suite_note: str = ""  # how the cipher suites were enumerated (here, or on a port with the same stack)
     sslyze_json: str = ""
 
     def version(self, name: str) -> VersionResult | None:
@@ -222,163 +213,18 @@ def endpoints_for(servers: Iterable[tuple[str, str]], ports: Iterable[tuple[int,
                  for host, ip in servers for port, service, starttls in port_list)
 
 
-# --- the scan --------------------------------------------------------------------------------------
-
-def scan_endpoints(endpoints: Iterable[TlsEndpoint], settings: ScanSettings) -> dict[TlsEndpoint, TlsScan]:
-    """Pre-flight every endpoint, then scan every one that speaks TLS in one sslyze Scanner; scan
-    commands that failed on a lost connection or a timeout get another run (``command_retries``)."""
-    endpoints = tuple(dict.fromkeys(endpoints))
-    if not endpoints:
-        return {}
-    started = time.monotonic()
-    checks = _preflight_all(endpoints, settings)
-    jobs = {e: SCAN_COMMANDS for e in endpoints if checks[e].state in (PortState.OPEN, PortState.HANDSHAKE_FAILED)}
-    passes = _SslyzePasses(settings, started)
-    passes.run(jobs)
-    for _ in range(settings.command_retries):
-        if not passes.retry({e: failed for e in jobs if (failed := _failed_commands(passes.raw.get(e), checks[e]))}):
-            break
-    trust = TrustStoreLoader(settings.ca_file)
-    elapsed = time.monotonic() - started
-    return {e: replace(_summarise(e, checks[e], passes.raw.get(e), passes.conn_errors.get(e), passes.finished,
-                                  trust, elapsed, settings),
-                       retried=tuple(sorted(c.value for c in passes.retried.get(e, ()))))
-            for e in endpoints}
-
-
-@dataclass
-class _SslyzePasses:
-    """The sslyze results of a scan session: the first pass, then retries of what failed."""
-
-    settings: ScanSettings
-    started: float
-    raw: dict[TlsEndpoint, ServerScanResult] = field(default_factory=dict)
-    conn_errors: dict[TlsEndpoint, str] = field(default_factory=dict)
-    retried: dict[TlsEndpoint, frozenset[ScanCommand]] = field(default_factory=dict)
-    finished: bool = True
-
-    def _left(self) -> float:
-        return self.settings.deadline_s - (time.monotonic() - self.started)
-
-    def run(self, jobs: dict[TlsEndpoint, frozenset[ScanCommand]]) -> None:
-        """The first pass: every endpoint, every command, one Scanner."""
-        self.raw, self.conn_errors, self.finished = _run_sslyze(jobs, self.settings, self._left())
-
-    def retry(self, again: dict[TlsEndpoint, frozenset[ScanCommand]]) -> bool:
-        """Run the failed commands again and merge what completed; False if there was nothing to do."""
-        if not again or not self.finished or self._left() <= 0:
-            return False
-        more, conn_errors, self.finished = _run_sslyze(again, self.settings, self._left())
-        for endpoint, result in more.items():
-            self.raw[endpoint] = _merge(self.raw.get(endpoint), result, again[endpoint])
-            self.retried[endpoint] = self.retried.get(endpoint, frozenset()) | again[endpoint]
-        for endpoint, message in conn_errors.items():
-            if self.raw.get(endpoint) is None or self.raw[endpoint].scan_result is None:
-                self.conn_errors[endpoint] = message
-        return True
-
-
-def _failed_commands(result: ServerScanResult | None, check: Preflight) -> frozenset[ScanCommand]:
-    """The commands worth another run: all of them if sslyze could not connect to a port the
-    pre-flight reached, else those that ended in an error."""
-    if result is None or result.scan_result is None:
-        return SCAN_COMMANDS if check.state is PortState.OPEN else frozenset()
-    return frozenset(c for c in SCAN_COMMANDS
-                     if getattr(result.scan_result, c.value).status is ScanCommandAttemptStatusEnum.ERROR)
-
-
-def _merge(first: ServerScanResult | None, retry: ServerScanResult, commands: frozenset[ScanCommand]
-           ) -> ServerScanResult:
-    """The first result with every command the retry completed replaced by the retry's attempt."""
-    if first is None or first.scan_result is None:
-        return retry
-    if retry.scan_result is None:
-        return first
-    fixed = {c.value: getattr(retry.scan_result, c.value) for c in commands
-             if getattr(retry.scan_result, c.value).status is ScanCommandAttemptStatusEnum.COMPLETED}
-    return replace(first, scan_result=replace(first.scan_result, **fixed))
-
-
-def _preflight_all(endpoints: tuple[TlsEndpoint, ...], settings: ScanSettings) -> dict[TlsEndpoint, Preflight]:
-    workers = max(1, min(settings.max_connections_per_server, len(endpoints)))
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tls-preflight") as pool:
-        futures = {e: pool.submit(preflight, e.ip, e.port, e.host, e.starttls, settings.timeout_s)
-                   for e in endpoints}
-        return {e: f.result() for e, f in futures.items()}
-
-
-class _ErrorObserver(ScannerObserver):
-    """Keeps each connectivity exception (sslyze only keeps a traceback in its result)."""
-
-    def __init__(self) -> None:
-        self.errors: dict[object, ConnectionToServerFailed] = {}
-
-    def server_connectivity_test_error(self, server_scan_request, connectivity_error) -> None:
-        self.errors[server_scan_request.uuid] = connectivity_error
-
-    def server_connectivity_test_completed(self, server_scan_request, connectivity_result) -> None:
-        return None
-
-    def server_scan_completed(self, server_scan_result) -> None:
-        return None
-
-    def all_server_scans_completed(self) -> None:
-        return None
-
-
-def _request(endpoint: TlsEndpoint, settings: ScanSettings, commands: frozenset[ScanCommand]) -> ServerScanRequest:
-    location = ServerNetworkLocation(hostname=endpoint.host, port=endpoint.port, ip_address=endpoint.ip)
-    network = ServerNetworkConfiguration(
-        tls_server_name_indication=endpoint.host,
-        tls_opportunistic_encryption=_SSLYZE_STARTTLS.get(endpoint.starttls or ""),
-        smtp_ehlo_hostname=EHLO_NAME if endpoint.starttls == "smtp" else None,
-        network_timeout=settings.timeout_s,
-        network_max_retries=settings.retries,
-    )
-    with_ca = settings.ca_file is not None and ScanCommand.CERTIFICATE_INFO in commands
-    extra = ScanCommandsExtraArguments(
-        certificate_info=CertificateInfoExtraArgument(custom_ca_file=settings.ca_file) if with_ca else None)
-    return ServerScanRequest(server_location=location, network_configuration=network,
-                             scan_commands=set(commands), scan_commands_extra_arguments=extra)
-
-
-def _run_sslyze(jobs: dict[TlsEndpoint, frozenset[ScanCommand]], settings: ScanSettings, deadline_s: float
-                ) -> tuple[dict[TlsEndpoint, ServerScanResult], dict[TlsEndpoint, str], bool]:
-    """All endpoints in one Scanner, results collected in a thread so the deadline holds."""
-    if not jobs:
-        return {}, {}, True
-    requests = [(_request(e, settings, commands), e) for e, commands in jobs.items()]
-    by_uuid = {r.uuid: e for r, e in requests}
-    observer = _ErrorObserver()
-    scanner = Scanner(per_server_concurrent_connections_limit=settings.connections_per_port,
-                      concurrent_server_scans_limit=settings.concurrent_ports, observers=[observer])
-    scanner.queue_scans([r for r, _ in requests])
-    results: dict[TlsEndpoint, ServerScanResult] = {}
-
-    def collect() -> None:
-        for result in scanner.get_results():
-            results[by_uuid[result.uuid]] = result
-
-    worker = threading.Thread(target=collect, name="tls-sslyze", daemon=True)
-    worker.start()
-    worker.join(deadline_s)
-    conn_errors = {by_uuid[u]: exc.error_message for u, exc in observer.errors.items()}
-    return dict(results), conn_errors, not worker.is_alive()
-
-
 # --- turning sslyze's result into a summary --------------------------------------------------------
 
-def _summarise(endpoint: TlsEndpoint, check: Preflight, result: ServerScanResult | None, conn_error: str | None,
-               finished: bool, trust: TrustStoreLoader, elapsed: float, settings: ScanSettings) -> TlsScan:
+def summarise(endpoint: TlsEndpoint, check: Preflight, result: ServerScanResult | None, conn_error: str | None,
+              trust: TrustStoreLoader, elapsed: float, suite_note: str = "") -> TlsScan:
+    """One port's ``TlsScan`` from its pre-flight and sslyze's result (None: sslyze never ran)."""
     base = TlsScan(endpoint=endpoint, state=check.state, detail=check.detail, transcript=check.transcript,
-                   negotiated=check.negotiated, duration_s=round(elapsed, 2))
+                   negotiated=check.negotiated, duration_s=round(elapsed, 2), suite_note=suite_note)
     if check.state not in (PortState.OPEN, PortState.HANDSHAKE_FAILED):
         return base
     if result is None:
-        reason = conn_error or (f"the sslyze scan did not finish within {settings.deadline_s} s"
-                                if not finished else "sslyze returned no result")
-        return replace(base, scan_error=reason)
-    as_json = _evidence_json(result)
+        return replace(base, scan_error=conn_error or "sslyze returned no result")
+    as_json = _evidence_json(result, suite_note)
     if result.scan_result is None:
         reason = conn_error or "sslyze could not connect"
         if check.state is PortState.HANDSHAKE_FAILED:
@@ -397,7 +243,7 @@ def _summarise(endpoint: TlsEndpoint, check: Preflight, result: ServerScanResult
     )
 
 
-def _evidence_json(result: ServerScanResult) -> str:
+def _evidence_json(result: ServerScanResult, suite_note: str = "") -> str:
     """sslyze's JSON of one port, fit for a report: what a reader checks is kept (accepted suites,
     the received chain, every verdict field); the bulk is counted instead of listed (rejected suites,
     chains re-verified per trust store, ephemeral key bytes); error traces are cut to their last
@@ -405,7 +251,8 @@ def _evidence_json(result: ServerScanResult) -> str:
     data = json.loads(ServerScanResultAsJson.model_validate(result).model_dump_json())
     data = _scrub(data)
     data["mailaudit_note"] = ("elided by mailaudit: rejected cipher suites, verified chains and ephemeral "
-                              "key bytes are counted; error traces cut to their last line")
+                              "key bytes are counted; error traces cut to their last line"
+                              + (f"; {suite_note}" if suite_note else ""))
     return json.dumps(data, indent=1)
 
 
@@ -497,6 +344,12 @@ def _vulnerabilities(attempts) -> VulnerabilityResults:
 
 
 # --- certificates ----------------------------------------------------------------------------------
+
+@functools.lru_cache(maxsize=8)
+def trust_store(ca_file: Path | None) -> TrustStoreLoader:
+    """The process's one loader per trust store (a fleet's scans share it: loaded once)."""
+    return TrustStoreLoader(ca_file)
+
 
 class TrustStoreLoader:
     """The trust store (--ca-file, else the system's), loaded once, and chain validation against it."""

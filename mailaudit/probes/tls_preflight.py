@@ -34,6 +34,7 @@ class PortState(StrEnum):
     NO_TLS = "no_tls"                              # the peer answered something that is not TLS
     HANDSHAKE_TIMEOUT = "handshake_timeout"        # the peer did not answer the ClientHello in time
     HANDSHAKE_FAILED = "handshake_failed"          # TLS alert or close during the handshake
+    NOT_PROBED = "not_probed"                      # the scan's deadline came before the pre-flight
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,8 @@
 """End to end: every TLS-* requirement passes on the hardened lab server and fails on the weak one with
 the evidence named in the message; bad input (no TLS, STARTTLS refused, a handshake timeout) is an
-error or a failure in one clear line, never a pass.
+error or a failure in one clear line, never a pass. The lean scan (version checks, elimination, one
+enumeration per TLS stack) finds on every lab port and staged listener exactly what sslyze's
+one-suite-per-connection scan finds, with at most 60 connections per port on average.
 
 The weak lab's Postfix and Dovecot stage TLS 1.0/1.1, weak suites and the certificate faults
 (10465-10468). What OpenSSL 3 cannot do at all is staged here, on the weak server's address, by
@@ -11,12 +13,20 @@ without secure renegotiation (gnutls-serv).
 from __future__ import annotations
 
 import contextlib
+import socket
+import threading
+import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sslyze import Scanner, ServerScanRequest
 
 from mailaudit.catalog import load_catalog
+from mailaudit.policy import load_policy
+from mailaudit.probes.tls import VERSION_COMMANDS, ScanSettings, TlsEndpoint, TlsScan, endpoints_for
+from mailaudit.probes.tls_scan import scan_endpoints, sslyze_target
 from selftests.e2e.lab import REPO, AuditRun, run_suite
 from selftests.tls_helpers import (
     gnutls_insecure_renegotiation_server,
@@ -193,3 +203,106 @@ def test_bad_input_is_an_error_or_failure_in_one_line(bad_input_run, name, reaso
     if name == "refused":
         assert [r["outcome"] for r in starttls] == ["failed"]
     assert not any(r["outcome"] == "passed" for r in run.records)
+
+
+# --- the lean scan against sslyze's one-suite-per-connection scan -----------------------------------
+
+HARDENED_IP = "127.0.0.10"
+SERVICE_PORTS = (("25", "smtp", "smtp"), ("587", "submission", "smtp"), ("465", "submissions", None),
+                 ("143", "imap", "imap"), ("993", "imaps", None), ("110", "pop3", "pop3"), ("995", "pop3s", None),
+                 ("443", "https", None))
+MAX_AVERAGE_CONNECTIONS = 60
+
+
+def _lab_settings() -> ScanSettings:
+    policy = load_policy(REPO / "lab" / "dns" / "lab-policy.yaml")
+    tls, run = policy.tls, policy.run
+    return ScanSettings(timeout_s=tls.network_timeout_s, retries=tls.network_retries,
+                        connections_per_port=tls.connections_per_port, concurrent_ports=tls.concurrent_ports,
+                        deadline_s=tls.scan_deadline_s, max_connections_per_server=run.max_connections_per_server,
+                        max_connections_total=run.max_connections_total, command_retries=tls.command_retries,
+                        ca_file=REPO / "lab" / "run" / "ca.pem")
+
+
+@contextlib.contextmanager
+def _counting_connections() -> Iterator[Counter]:
+    """Every TCP connection this process opens, by (ip, port), while the context is open."""
+    counts: Counter = Counter()
+    lock, real = threading.Lock(), socket.socket.connect
+
+    def connect(sock, address):
+        with lock:
+            counts[tuple(address[:2])] += 1
+        return real(sock, address)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(socket.socket, "connect", connect)
+        yield counts
+
+
+def _one_by_one(endpoints: list[TlsEndpoint], settings: ScanSettings) -> dict[TlsEndpoint, dict[str, tuple]]:
+    """sslyze's own scan of every suite on its own connection: (accepted names, rejected count) per version."""
+    requests = {}
+    for endpoint in endpoints:
+        location, network = sslyze_target(endpoint, settings)
+        requests[endpoint] = ServerScanRequest(server_location=location, network_configuration=network,
+                                               scan_commands=set(VERSION_COMMANDS.values()))
+    by_uuid = {r.uuid: e for e, r in requests.items()}
+    scanner = Scanner(per_server_concurrent_connections_limit=5, concurrent_server_scans_limit=4)
+    scanner.queue_scans(list(requests.values()))
+    found = {}
+    for result in scanner.get_results():
+        versions = {}
+        for version, command in VERSION_COMMANDS.items():
+            attempt = getattr(result.scan_result, command.value)
+            versions[version] = (frozenset(a.cipher_suite.name for a in attempt.result.accepted_cipher_suites),
+                                 len(attempt.result.rejected_cipher_suites))
+        found[by_uuid[result.uuid]] = versions
+    return found
+
+
+def _found(scan: TlsScan) -> dict[str, tuple]:
+    return {v.version: (frozenset(s.name for s in v.accepted), v.rejected_count) for v in scan.versions}
+
+
+@pytest.fixture(scope="module")
+def lean_and_reference() -> tuple[dict, dict, Counter, float, dict[str, int]]:
+    """Both lab servers' ports, the weak server's certificate ports and the staged listeners: the
+    lean scan (connections counted, timed), then sslyze's one-by-one scan of the same ports."""
+    settings = _lab_settings()
+    services = [(int(p), service, starttls) for p, service, starttls in SERVICE_PORTS]
+    with _staged_weak_listeners() as staged:
+        extra = [(p, "tls", None) for p in (*CERT_PORTS, *(v for k, v in staged.items() if k != "no_starttls"))]
+        endpoints = [*endpoints_for([("mail.hardened.test", HARDENED_IP)], services),
+                     *endpoints_for([("mail.weak.test", WEAK_IP)], [*services, *extra])]
+        with _counting_connections() as counts:
+            started = time.monotonic()
+            lean = scan_endpoints(endpoints, settings)
+            seconds = time.monotonic() - started
+        tls_ports = [e for e in endpoints if not lean[e].scan_error and lean[e].versions]
+        reference = _one_by_one(tls_ports, settings)
+    return lean, reference, counts, seconds, staged
+
+
+@pytest.mark.lab
+def test_lean_scan_finds_what_sslyze_finds_one_by_one(lean_and_reference):
+    """On every lab port (hardened and weak, certificate-fault ports included) and on the staged SSL
+    3.0 and insecure-renegotiation listeners, the lean scan accepts and rejects per version exactly
+    the suites sslyze's one-suite-per-connection scan does."""
+    lean, reference, _, _, staged = lean_and_reference
+    assert len(reference) == 8 + 8 + len(CERT_PORTS) + len(staged) - 1, sorted(e.label for e in reference)
+    differ = {e.label: (_found(lean[e]), found) for e, found in reference.items() if _found(lean[e]) != found}
+    assert not differ, differ
+
+
+@pytest.mark.lab
+def test_lean_scan_stays_within_60_connections_per_port(lean_and_reference):
+    """Each lab server's 8 service ports cost at most 60 connections each on average (pre-flight,
+    version checks, elimination, checks against a shared enumeration, certificate and
+    vulnerability commands: every connection counted), against about 550 for sslyze's scan."""
+    lean, _, counts, seconds, _ = lean_and_reference
+    for ip in (HARDENED_IP, WEAK_IP):
+        per_port = [counts[(ip, int(p))] for p, _, _ in SERVICE_PORTS]
+        average = sum(per_port) / len(per_port)
+        assert 0 < average <= MAX_AVERAGE_CONNECTIONS, (ip, per_port, f"{seconds:.1f} s")
+    shared = [s for s in lean.values() if "presents the same TLS stack" in s.suite_note]
+    assert {s.endpoint.port for s in shared if s.endpoint.ip == WEAK_IP} >= {587, 465, 993, 110, 995}

@@ -4,18 +4,25 @@ trust with throwaway certificates, and one real sslyze scan of a local TLS liste
 from __future__ import annotations
 
 import datetime as dt
+import socket
+import threading
+import time
 
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
+from sslyze import ScanCommand
 
+from mailaudit.errors import CannotJudge
+from mailaudit.evaluate.tls import check_inputs
 from mailaudit.probes.tls import (
     ScanSettings,
     TlsEndpoint,
     TrustStoreLoader,
     certificate_summary,
-    scan_endpoints,
 )
 from mailaudit.probes.tls_preflight import PortState, preflight
+from mailaudit.probes.tls_runner import JobRunner
+from mailaudit.probes.tls_scan import connection_limits, scan_endpoints
 from selftests.tls_helpers import (
     LISTEN_IP,
     free_port,
@@ -200,38 +207,144 @@ def test_sslyze_scan_of_a_local_listener(pki):
 # --- a scan that fails once is run again, and says so ----------------------------------------------
 
 @pytest.mark.parametrize("retries", [1, 0])
-def test_failed_scan_is_retried_once(pki, monkeypatch, retries):
-    """A port that drops every connection during the first sslyze pass is scanned again (retried
-    commands named); with command_retries=0 the failure stays an error, never a pass."""
-    import mailaudit.probes.tls as probe
+def test_failed_command_is_run_again_once(pki, monkeypatch, retries):
+    """A scan command that ended in an error (here the certificate command's first run) is run again
+    and named as retried; with command_retries=0 it stays an error, never a pass."""
+    import mailaudit.probes.tls_scan as scan_module
 
-    broken = {"now": False}
+    real, calls = scan_module.attempt_from_jobs, []
 
-    def flaky(sock):
-        if broken["now"]:
-            sock.close()
-            return
-        implicit_tls(server_context(pki))(sock)
+    def first_run_fails(command, info, results):
+        calls.append(command)
+        if command is ScanCommand.CERTIFICATE_INFO and calls.count(command) == 1:
+            return scan_module.attempt_for_error(command, TimeoutError("connection lost"))
+        return real(command, info, results)
 
-    real = probe._run_sslyze
-    calls = []
-
-    def first_pass_breaks(jobs, settings, deadline_s):
-        broken["now"] = not calls
-        calls.append(len(jobs))
-        try:
-            return real(jobs, settings, deadline_s)
-        finally:
-            broken["now"] = False
-
-    monkeypatch.setattr(probe, "_run_sslyze", first_pass_breaks)
-    with listening(flaky) as port:
+    monkeypatch.setattr(scan_module, "attempt_from_jobs", first_run_fails)
+    with listening(implicit_tls(server_context(pki))) as port:
         endpoint = TlsEndpoint(HOST, LISTEN_IP, port, "tls")
         scan = scan_endpoints([endpoint], ScanSettings(timeout_s=3, retries=1, deadline_s=120,
                                                        command_retries=retries, ca_file=pki.ca_file))[endpoint]
-    assert scan.state is PortState.OPEN
+    assert scan.state is PortState.OPEN and set(scan.accepted_versions) == {"TLSv1.2", "TLSv1.3"}
     if retries:
-        assert len(calls) == 2 and not scan.scan_error and not scan.errors, (scan.scan_error, scan.errors)
-        assert "certificate_info" in scan.retried and set(scan.accepted_versions) == {"TLSv1.2", "TLSv1.3"}
+        assert calls.count(ScanCommand.CERTIFICATE_INFO) == 2 and scan.retried == ("certificate_info",)
+        assert not scan.errors and scan.certificates and scan.certificates[0].trust.trusted
     else:
-        assert len(calls) == 1 and scan.scan_error and not scan.versions
+        assert calls.count(ScanCommand.CERTIFICATE_INFO) == 1 and not scan.retried
+        assert scan.error("certificate_info") and not scan.certificates
+
+
+def test_a_lost_connection_does_not_make_a_version_refused(pki):
+    """A server that closes the connection on its first two TLS 1.2 ClientHellos (then answers
+    again) is not taken to refuse TLS 1.2: a refusal without an alert is asked again before it
+    counts, and the version's suites are found as on a server that never lost one."""
+    context, closed, lock = server_context(pki), [0], threading.Lock()
+
+    def loses_tls12_hellos(sock):
+        hello = sock.recv(4096, socket.MSG_PEEK)
+        tls12_only = hello[:1] == b"\x16" and hello[9:11] == b"\x03\x03" and b"\x00\x2b" not in hello[43:]
+        with lock:
+            lose = tls12_only and closed[0] < 2
+            closed[0] += lose
+        if lose:
+            sock.close()
+            return
+        implicit_tls(context)(sock)
+
+    with listening(loses_tls12_hellos) as flaky, listening(implicit_tls(context)) as steady:
+        scans = {}
+        for port in (flaky, steady):
+            endpoint = TlsEndpoint(HOST, LISTEN_IP, port, "tls")
+            scans[port] = scan_endpoints([endpoint], ScanSettings(timeout_s=3, retries=1, deadline_s=120,
+                                                                 command_retries=0, ca_file=pki.ca_file))[endpoint]
+    assert closed[0] == 2
+    lost, kept = scans[flaky], scans[steady]
+    assert not lost.scan_error and not lost.errors, (lost.scan_error, lost.errors)
+    assert {s.name for s in lost.version("TLSv1.2").accepted} == {s.name for s in kept.version("TLSv1.2").accepted}
+    assert lost.version("TLSv1.2").accepted and "repeated to confirm" in lost.suite_note
+
+
+def test_a_port_silent_after_the_preflight_ends_at_the_deadline_as_an_error(pki):
+    """Once the pre-flight got its handshake, the port answers nothing more: the scan stops at the
+    server's deadline (tls.scan_deadline_s) and every requirement of the port is an error there."""
+    context, seen, lock = server_context(pki), [0], threading.Lock()
+
+    def then_silent(sock):
+        with lock:
+            seen[0] += 1
+            first = seen[0] == 1
+        if first:
+            implicit_tls(context)(sock)
+        else:
+            silent(sock)
+
+    with listening(then_silent) as port:
+        endpoint = TlsEndpoint(HOST, LISTEN_IP, port, "tls")
+        started = time.monotonic()
+        scan = scan_endpoints([endpoint], ScanSettings(timeout_s=1, retries=1, deadline_s=2,
+                                                       ca_file=pki.ca_file))[endpoint]
+    assert time.monotonic() - started < 10
+    assert scan.state is PortState.OPEN and not scan.versions
+    assert "did not finish within 2 s (policy tls.scan_deadline_s)" in scan.scan_error
+    with pytest.raises(CannotJudge, match=r"tls\.scan_deadline_s"):
+        check_inputs(scan, "TLS-NO-LEGACY-TLS", "TLSv1.0")
+
+
+# --- one enumeration per TLS stack ----------------------------------------------------------------
+
+RICH_TLS12 = ("ECDHE-RSA-AES256-GCM-SHA384:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-SHA384:"
+              "ECDHE-RSA-AES128-SHA256:ECDHE-RSA-AES256-SHA:ECDHE-RSA-AES128-SHA:AES256-GCM-SHA384:"
+              "AES128-GCM-SHA256:AES256-SHA:AES128-SHA")
+
+
+def _context(pki, ciphers: str):
+    context = server_context(pki)
+    context.set_ciphers(ciphers)
+    return context
+
+
+def test_ports_with_the_same_stack_share_one_enumeration_and_others_do_not(pki):
+    """Three ports of one server, the same certificate: two with the same cipher configuration, one
+    that lacks the server's least preferred suite. The twin adopts the first port's enumeration
+    (and says so); the other one answers a check differently and is enumerated itself, so its
+    missing suite is not claimed for it."""
+    fewer = RICH_TLS12.rsplit(":", 1)[0]
+    with listening(implicit_tls(_context(pki, RICH_TLS12))) as first, \
+            listening(implicit_tls(_context(pki, fewer))) as subset, \
+            listening(implicit_tls(_context(pki, RICH_TLS12))) as twin:
+        endpoints = [TlsEndpoint(HOST, LISTEN_IP, p, "tls") for p in (first, subset, twin)]
+        scans = scan_endpoints(endpoints, ScanSettings(timeout_s=3, retries=1, deadline_s=120, ca_file=pki.ca_file))
+    lead, other, copy = (scans[e] for e in endpoints)
+    tls12 = {name: {s.name for s in scans[e].version("TLSv1.2").accepted} for name, e in
+             zip(("lead", "other", "copy"), endpoints, strict=True)}
+    assert "TLS_RSA_WITH_AES_128_CBC_SHA" in tls12["lead"] and tls12["copy"] == tls12["lead"]
+    assert tls12["other"] == tls12["lead"] - {"TLS_RSA_WITH_AES_128_CBC_SHA"}
+    assert f"enumerated on port {first} by elimination" in lead.suite_note
+    assert f"enumerated on port {first}: port {twin} presents the same TLS stack" in copy.suite_note
+    assert f"enumerated on port {subset} by elimination" in other.suite_note
+    assert copy.certificates and not copy.errors and copy.vulnerabilities.compression is False
+
+
+# --- servers at once, each within its limits ------------------------------------------------------
+
+SECOND_IP = "127.0.0.32"
+
+
+def test_servers_are_scanned_at_once_each_within_its_limit(pki):
+    """Two servers (two addresses, two ports each) in one scan: connections to both are open at the
+    same time, never more than run.max_connections_per_server to one address nor
+    run.max_connections_total in all (pre-flights included); both are fully scanned."""
+    settings = ScanSettings(timeout_s=3, retries=1, deadline_s=120, ca_file=pki.ca_file, connections_per_port=2,
+                            concurrent_ports=2, max_connections_per_server=3, max_connections_total=4)
+    runner = JobRunner(connection_limits(settings))
+    context = server_context(pki)
+    with listening(implicit_tls(context)) as a1, listening(implicit_tls(context)) as a2, \
+            listening(implicit_tls(context), SECOND_IP) as b1, listening(implicit_tls(context), SECOND_IP) as b2:
+        endpoints = [TlsEndpoint(HOST, LISTEN_IP, a1, "tls"), TlsEndpoint(HOST, LISTEN_IP, a2, "tls"),
+                     TlsEndpoint("other.selftest.test", SECOND_IP, b1, "tls"),
+                     TlsEndpoint("other.selftest.test", SECOND_IP, b2, "tls")]
+        scans = scan_endpoints(endpoints, settings, runner)
+    assert all(set(s.accepted_versions) == {"TLSv1.2", "TLSv1.3"} for s in scans.values())
+    assert runner.peak_per_server[LISTEN_IP] <= 3 and runner.peak_per_server[SECOND_IP] <= 3
+    assert runner.peak_total == 4  # more than one address's limit: both servers at once
+    assert all(runner.jobs[(e.ip, e.port)] >= 10 for e in endpoints)
