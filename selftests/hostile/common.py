@@ -5,16 +5,20 @@ from __future__ import annotations
 
 import base64
 import json
+import multiprocessing
+import resource
 import socket
 import socketserver
 import threading
+import time
 import urllib.parse
 from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from selftests.e2e.lab import REPO, AuditRun
+from selftests.e2e.lab import REPO, AuditRun, run_suite
 
 BASELINE = REPO / "policies" / "baseline.yaml"
 
@@ -113,3 +117,21 @@ def assert_no_traceback(run: AuditRun) -> None:
     """Bad behaviour of the server ends in plain lines, never a Python traceback."""
     output = run.stdout + run.stderr
     assert "Traceback (most recent call last)" not in output, output[-3000:]
+
+
+def _run_and_measure(args: list[str], env: dict[str, str] | None, timeout: int) -> tuple[AuditRun, int]:
+    """In a fresh process: run the suite, then its peak RSS in KiB (the only child of this process)."""
+    run = run_suite(args, env=env, timeout=timeout)
+    return run, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+
+
+def measured_run_suite(args: list[str], timeout: int, env: dict[str, str] | None = None
+                       ) -> tuple[AuditRun, float, float]:
+    """Run the suite as run_suite does, from a freshly spawned helper process, so that the suite's
+    peak memory is its own (a child forked from a large self-test process would report the
+    parent's size): (the run, its peak RSS in MiB, its wall time in seconds)."""
+    started = time.monotonic()
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+        run, peak_kib = pool.submit(_run_and_measure, args, env, timeout).result(timeout=timeout + 30)
+    return run, peak_kib / 1024, time.monotonic() - started

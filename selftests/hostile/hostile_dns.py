@@ -10,12 +10,9 @@ self-tests can bound how many queries and how long each case cost.
 
 from __future__ import annotations
 
-import multiprocessing
-import resource
 import socket
 import threading
 import time
-from concurrent.futures import ProcessPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass, field
 
@@ -26,8 +23,6 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.rdtypes.ANY.TXT
 import dns.rrset
-
-from selftests.e2e.lab import AuditRun, run_suite
 
 ZONE = "hostile.test"
 FANOUT = f"fanout.{ZONE}"
@@ -160,21 +155,3 @@ def _rrset(qname: dns.name.Name, rdtype: str, records: tuple[str, ...]) -> dns.r
         chunks = [data[i:i + 255] for i in range(0, len(data), 255)] or [b""]
         rrset.add(dns.rdtypes.ANY.TXT.TXT(dns.rdataclass.IN, dns.rdatatype.TXT, chunks), 60)
     return rrset
-
-
-# --- running the suite with its peak memory measured -------------------------------------------
-
-def _run_and_measure(args: list[str], timeout: int) -> tuple[AuditRun, int]:
-    """In a fresh process: run the suite, then its peak RSS in KiB (the only child of this process)."""
-    run = run_suite(args, timeout=timeout)
-    return run, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-
-
-def measured_run_suite(args: list[str], timeout: int) -> tuple[AuditRun, float, float]:
-    """Run the suite as run_suite does, from a fresh helper process so that the suite's peak
-    memory can be read alone: (the run, its peak RSS in MiB, its wall time in seconds)."""
-    started = time.monotonic()
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
-        run, peak_kib = pool.submit(_run_and_measure, args, timeout).result(timeout=timeout + 30)
-    return run, peak_kib / 1024, time.monotonic() - started

@@ -8,16 +8,19 @@ from __future__ import annotations
 
 import json
 import os
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from selftests.e2e.lab import AuditRun, run_suite
-from selftests.hostile.common import assert_no_pass, assert_no_secret, assert_no_traceback, short_policy
+from selftests.e2e.lab import AuditRun
+from selftests.hostile.common import (
+    assert_no_pass,
+    assert_no_secret,
+    assert_no_traceback,
+    measured_run_suite,
+    short_policy,
+)
 from selftests.hostile.hostile_api import Hostile, hostile_api
 from selftests.unit.api_simulator import make_tls
 
@@ -37,13 +40,7 @@ SHORT_API = {"request_timeout_s": 3, "call_deadline_s": 4, "server_deadline_s": 
              "max_domains": 20}
 PEAK_RSS_MB = 200            # the whole pytest process (sslyze imported: ~80 MB); reading 100 MB whole costs ~370 MB
 WALL_S = 90
-RSS_HOOK = """import atexit, os, resource
-def _peak():
-    with open(os.environ["MAILAUDIT_RSS_FILE"], "w") as out:
-        out.write(str(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))
-if os.environ.get("MAILAUDIT_RSS_FILE"):
-    atexit.register(_peak)
-"""
+
 
 
 @dataclass
@@ -62,28 +59,15 @@ def tls(tmp_path_factory):
     return make_tls(tmp_path_factory.mktemp("hostile-api-tls"), ips=(IP,))
 
 
-@contextmanager
-def rss_hook(directory: Path) -> Iterator[dict[str, str]]:
-    """Environment that makes the suite's Python write its peak RSS (KB) to a file at exit."""
-    hook = directory / "rsshook"
-    hook.mkdir(exist_ok=True)
-    (hook / "sitecustomize.py").write_text(RSS_HOOK, encoding="utf-8")
-    yield {"PYTHONPATH": str(hook), "MAILAUDIT_RSS_FILE": str(directory / "peak-rss-kb")}
-
-
 def audit(behaviour: str, tls, tmp_path: Path, **options) -> HostileRun:
     """Run the suite's API tests against one hostile server with a short policy."""
     hostile = Hostile(behaviour, password=PASSWORD, **options)
     policy = short_policy(tmp_path, f"hostile-{behaviour}", api=SHORT_API)
-    with hostile_api(IP, hostile, tls.cert, tls.key) as server, rss_hook(tmp_path) as hook:
-        env = {**os.environ, "MAILAUDIT_API_USER": USER, "MAILAUDIT_API_PASSWORD": PASSWORD, **hook}
-        started = time.monotonic()
-        run = run_suite(["--server", IP, "--domain", "hostile.test", "--api-url", server.url,
-                         "--ca-file", str(tls.ca), "--policy", str(policy), "tests_api/test_api_settings.py"],
-                        env=env, timeout=WALL_S + 60)
-        seconds = time.monotonic() - started
-    peak_file = tmp_path / "peak-rss-kb"
-    peak = int(peak_file.read_text()) / 1024 if peak_file.exists() else 0.0
+    with hostile_api(IP, hostile, tls.cert, tls.key) as server:
+        env = {**os.environ, "MAILAUDIT_API_USER": USER, "MAILAUDIT_API_PASSWORD": PASSWORD}
+        run, peak, seconds = measured_run_suite(
+            ["--server", IP, "--domain", "hostile.test", "--api-url", server.url, "--ca-file", str(tls.ca),
+             "--policy", str(policy), "tests_api/test_api_settings.py"], timeout=WALL_S + 60, env=env)
     return HostileRun(run, seconds, peak, hostile)
 
 

@@ -16,8 +16,8 @@ import pytest
 
 from mailaudit.plugin.fleet import DNS_WORKERS
 from selftests.e2e.lab import AuditRun
-from selftests.hostile.common import assert_no_pass, assert_no_traceback, short_policy
-from selftests.hostile.hostile_dns import FANOUT, SLOW, ZONE, HostileDnsServer, measured_run_suite
+from selftests.hostile.common import assert_no_pass, assert_no_traceback, measured_run_suite, short_policy
+from selftests.hostile.hostile_dns import FANOUT, SLOW, ZONE, HostileDnsServer
 
 CASES = {
     "two-dmarc": "127.0.4.2",
