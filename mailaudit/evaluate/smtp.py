@@ -214,8 +214,6 @@ def evaluate_local_spoof(check: EnvelopeCheck) -> Evaluation:
 
 def evaluate_submission(check: EnvelopeCheck) -> Evaluation:
     """On a submission port a transaction without AUTH is refused."""
-    if check.unavailable:
-        return Evaluation.skipped_(check.unavailable)
     return _judge_refusal(check.envelopes[0], f"port {check.channel} without AUTH",
                           "the submission port takes mail from an unauthenticated client", check.transcript)
 

@@ -199,7 +199,6 @@ class EnvelopeCheck:
     channel: str
     envelopes: tuple[Envelope, ...] = ()
     transcript: str = ""
-    unavailable: str | None = None
 
 
 def probe_envelopes(endpoint: Endpoint, channel: Channel,
