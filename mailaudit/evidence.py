@@ -79,7 +79,8 @@ class EvidenceStore:
         path = self.folder / f"{digest}.txt"
         with self._lock:
             if digest not in self._written:
-                self.folder.mkdir(parents=True, exist_ok=True)
+                if not self._written:
+                    self.folder.mkdir(parents=True, exist_ok=True)
                 path.write_bytes(data)
                 self._written.add(digest)
         relative = path.relative_to(self.base).as_posix()

@@ -366,9 +366,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
         return report
     for name, text in decision.evidence:
         _attach(item, name, text)
-    path, line, _ = item.reportinfo()
-    apply_to_report(report, decision, _server(item), (str(path), (line or 0) + 1))
+    apply_to_report(report, decision, _server(item), _location(item) if decision.skip_like else ("", 0))
     state.record = _record(item, requirement, decision, state)
+    state.evaluation, state.evidence = None, []  # the record holds what is kept (memory flat over a fleet)
     report.mailaudit = state.record
     properties = [(key, state.record[key]) for key in ("requirement", "server", "variant", "severity", "outcome",
                                                          "message")]
@@ -468,6 +468,12 @@ def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config):
     if outcome in (Outcome.INCONCLUSIVE.value, Outcome.WAIVED.value):
         return category, letter, word
     return None
+
+
+def _location(item: pytest.Item) -> tuple[str, int]:
+    """Where a skipped test stands (file, 1-based line), for pytest's skip report."""
+    path, line, _ = item.reportinfo()
+    return str(path), (line or 0) + 1
 
 
 def _requirement(item: pytest.Item) -> str | None:

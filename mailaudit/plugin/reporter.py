@@ -229,7 +229,9 @@ class Reporter:
         path = self.paths.results_json
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.with_name(f".{path.name}.tmp")
-        temporary.write_text(json.dumps(self.document, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        with temporary.open("w", encoding="utf-8") as out:  # streamed: no second copy of a large document
+            json.dump(self.document, out, indent=1, ensure_ascii=False)
+            out.write("\n")
         os.replace(temporary, path)
 
     def _run(self, exit_status: int | None, complete: bool) -> dict[str, Any]:

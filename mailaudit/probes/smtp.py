@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import re
 import socket
 import ssl
@@ -310,9 +311,7 @@ class SmtpSession:
         return tuple(c if isinstance(c, bytes) else c.public_bytes(ssl._ssl.ENCODING_DER) for c in chain)
 
     def _wrap_tls(self) -> None:
-        context = ssl.create_default_context()
-        context.check_hostname = False  # this is a protocol probe; TLS-CERT-* judge certificates
-        context.verify_mode = ssl.CERT_NONE
+        context = _probe_context()
         assert self._sock is not None
         try:
             self._sock.settimeout(self._step(self.command_timeout, "the TLS handshake"))
@@ -516,6 +515,17 @@ class SmtpSession:
             text = text.replace(secret, REDACTED)
         return _BASE64_RUN.sub(lambda m: REDACTED if any(m.group() in s for s in self._secrets) else m.group(),
                                text)
+
+
+@functools.cache
+def _probe_context() -> ssl.SSLContext:
+    """One client context for every session: this is a protocol probe (TLS-CERT-* judge the
+    certificates), so nothing is verified and no trust store is loaded (loading the system's on
+    every session cost more CPU than the handshake)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
 
 
 def capabilities(reply: Reply) -> frozenset[str]:
