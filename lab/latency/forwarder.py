@@ -42,7 +42,7 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, dela
             if not data:
                 break
         await sender
-    except (OSError, asyncio.TimeoutError):
+    except (TimeoutError, OSError):
         sender.cancel()
 
 
@@ -90,7 +90,7 @@ class _UdpRelay(asyncio.DatagramProtocol):
         try:
             transport.sendto(data)
             reply = await asyncio.wait_for(answered, 10)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return
         finally:
             transport.close()
