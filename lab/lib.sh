@@ -42,6 +42,12 @@ wait_dns() {
     return 1
 }
 
+# on_lo IP: add IP/32 to the loopback device unless it is there. (The address list is read whole:
+# `ip addr show | grep -q` can die of SIGPIPE under pipefail once the list is long.)
+on_lo() {
+    [[ $(ip -o -4 addr show dev lo) == *"inet $1/"* ]] || ip addr add "$1/32" dev lo
+}
+
 # pid_alive FILE: the pid recorded in FILE belongs to a running process.
 pid_alive() { [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 

@@ -124,7 +124,7 @@ up() {
         log "certificate of mail.hardened.test changed: restarting to publish its TLSA record"
         down
     fi
-    ip addr show dev lo | grep -q "inet $DNS_IP/" || ip addr add "$DNS_IP/32" dev lo
+    on_lo "$DNS_IP"
     mkdir -p "$DIR" "$DIR/keys"
     # Start from the zone files every time (no journal, fresh signatures); keys persist.
     rm -rf "$DIR/db" "$ZONES"

@@ -92,7 +92,7 @@ up() {
         log "Knot's DNSSEC keys changed: restarting with the new trust anchors"
         down
     fi
-    ip addr show dev lo | grep -q "inet $RESOLVER_IP/" || ip addr add "$RESOLVER_IP/32" dev lo
+    on_lo "$RESOLVER_IP"
     mkdir -p "$DIR"
     wait_dns "$DNS_IP" 53 10 || die "Knot does not answer on $DNS_IP:53 (start 20-knot.sh first)"
     write_anchors

@@ -115,7 +115,7 @@ up_one() {
         return 0
     fi
     # (Not `ip ... | grep -q`: with pipefail, grep's early exit can make ip fail with SIGPIPE.)
-    [[ $(ip -o addr show dev lo) == *"inet ${IP[$server]}/"* ]] || ip addr add "${IP[$server]}/32" dev lo
+    on_lo "${IP[$server]}"
     [ -s "$CERTS/mail.$server.test.crt" ] || die "no certificate $CERTS/mail.$server.test.crt (run 10-certs.sh up first)"
     configure "$server"
     local logfile="$dir/postfix.log" before=0

@@ -118,7 +118,7 @@ up_one() {
     # Running without the SASL socket (Postfix's queue folder was re-made): start it again.
     running "$server" && down_one "$server"
     # (Not `ip ... | grep -q`: with pipefail, grep's early exit can make ip fail with SIGPIPE.)
-    [[ $(ip -o addr show dev lo) == *"inet ${IP[$server]}/"* ]] || ip addr add "${IP[$server]}/32" dev lo
+    on_lo "${IP[$server]}"
     [ -s "$CERTS/mail.$server.test.crt" ] || die "no certificate $CERTS/mail.$server.test.crt (run 10-certs.sh up first)"
     configure "$server"
     dovecot -c "$dir/dovecot.conf" >"$dir/start.out" 2>&1 || { cat "$dir/start.out" >&2; fail "$server" "dovecot $server did not start"; }

@@ -91,7 +91,7 @@ up() {
     fi
     local ip
     for ip in "$HARDENED_WEB_IP" "$WEAK_WEB_IP"; do
-        ip addr show dev lo | grep -q "inet $ip/" || ip addr add "$ip/32" dev lo
+        on_lo "$ip"
     done
     mkdir -p "$DIR"
     write_conf
