@@ -247,7 +247,8 @@ def _evidence_json(result: ServerScanResult, suite_note: str = "") -> str:
     """sslyze's JSON of one port, fit for a report: what a reader checks is kept (accepted suites,
     the received chain, every verdict field); the bulk is counted instead of listed (rejected suites,
     chains re-verified per trust store, ephemeral key bytes); error traces are cut to their last
-    line and the CA file named without its folder (both would show the auditing machine's paths)."""
+    line and the CA and trust-store files named without their folders (both would show the
+    auditing machine's paths)."""
     data = json.loads(ServerScanResultAsJson.model_validate(result).model_dump_json())
     data = _scrub(data)
     data["mailaudit_note"] = ("elided by mailaudit: rejected cipher suites, verified chains and ephemeral "
@@ -274,8 +275,8 @@ def _scrub_leaf(key: str, value: object) -> object:
     if key == "error_trace" and isinstance(value, str):
         lines = [line for line in value.strip().splitlines() if line.strip()]
         return lines[-1].strip() if lines else ""
-    if key == "custom_ca_file" and isinstance(value, str):
-        return Path(value).name
+    if key in ("custom_ca_file", "path") and isinstance(value, str) and value.startswith("/"):
+        return Path(value).name  # trust store files: a name, never the auditing machine's folders
     return _scrub(value)
 
 
