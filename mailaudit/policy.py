@@ -213,10 +213,18 @@ class Policy:
     sources: dict[str, str] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
-        tls_burst = self.tls.connections_per_port * self.tls.concurrent_ports
-        if tls_burst > self.run.max_connections_per_server:
-            raise ConfigError(f"policy {self.name}: tls.connections_per_port × tls.concurrent_ports = {tls_burst} "
-                              f"exceeds run.max_connections_per_server ({self.run.max_connections_per_server})")
+        if self.tls_connections_per_server < self.tls.connections_per_port:
+            raise ConfigError(
+                f"policy {self.name}: run.max_connections_per_server ({self.run.max_connections_per_server}) leaves "
+                f"{self.tls_connections_per_server} connections for the TLS scan beside SMTP "
+                f"(smtp.max_connections_per_server) and the API (1); tls.connections_per_port needs "
+                f"{self.tls.connections_per_port}")
+
+    @property
+    def tls_connections_per_server(self) -> int:
+        """The TLS scan's share of a server's connections: the families probe a server side by side,
+        so the TLS scan gets what SMTP's slots and the API's one session leave of the run's limit."""
+        return self.run.max_connections_per_server - self.smtp.max_connections_per_server - 1
 
     def source_of(self, dotted_key: str) -> str:
         """The citation for a leaf, e.g. ``source_of("smtp.harvest_attempts")``."""

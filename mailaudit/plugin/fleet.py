@@ -5,8 +5,10 @@ tests needs it: a fleet of N servers would take N times one. Instead, when the t
 each probe family hands over (hook ``pytest_mailaudit_prefetch``) the jobs that warm its per-server caches,
 and the fleet runs them in threads:
 
-- the jobs that connect to a server run one after another for that server, and servers that share
-  an IP share that sequence (one politeness budget per IP); intrusive jobs come last;
+- the jobs that connect to a server run one after another within each family, the families of a
+  server side by side (their connection shares add up to ``run.max_connections_per_server``), and
+  servers that share an IP share those sequences (one politeness budget per IP); intrusive jobs
+  come last, alone;
 - jobs that only ask the resolver (DNS) run beside them, in their own small pool;
 - at most ``run.max_servers_at_once`` IPs are probed at the same time.
 
@@ -111,9 +113,21 @@ class Fleet:
         self._servers = ThreadPoolExecutor(workers, thread_name_prefix="mailaudit-server")
         self._resolver = ThreadPoolExecutor(DNS_WORKERS, thread_name_prefix="mailaudit-dns")
         for jobs in by_ip.values():
-            ordered = [j for j in jobs if not j.intrusive] + [j for j in jobs if j.intrusive]
-            self.futures.append(self._servers.submit(self._run_all, ordered))
+            self.futures.append(self._servers.submit(self._run_server, jobs))
         self.futures.extend(self._resolver.submit(self._run_all, [job]) for job in dns)
+
+    def _run_server(self, jobs: list[Prefetch]) -> None:
+        """One IP: each family's jobs in order, the families side by side (their connection shares
+        add up to run.max_connections_per_server: Policy.tls_connections_per_server), then the
+        intrusive jobs, alone."""
+        families: dict[str, list[Prefetch]] = {}
+        for job in jobs:
+            if not job.intrusive:
+                families.setdefault(job.family, []).append(job)
+        if families:
+            with ThreadPoolExecutor(len(families), thread_name_prefix="mailaudit-family") as pool:
+                list(pool.map(self._run_all, families.values()))
+        self._run_all([job for job in jobs if job.intrusive])
 
     def _run_all(self, jobs: Iterable[Prefetch]) -> None:
         for job in jobs:
