@@ -206,6 +206,9 @@ class Reporter:
         if self.changes is not None:
             for line in change_lines(self.changes):
                 terminalreporter.write_line(f"mailaudit {line}")
+        elif self.config.getoption("fail_on") == "new":
+            terminalreporter.write_line("mailaudit: no baseline yet (the first run kept in --history): "
+                                        "every finding counts as new")
         for summary in (self.document or {}).get("servers", []):
             terminalreporter.write_line(f"mailaudit {summary_line(summary)}")
         for kind, messages in self.document.get("waivers", {}).items():

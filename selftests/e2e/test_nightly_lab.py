@@ -80,7 +80,7 @@ def test_nightly_runs_report_what_changed(tmp_path):
     history = tmp_path / "history"
     first = _night(tmp_path, "--history", str(history), "--fail-on", "new")
     assert "changes" not in first.document, "no baseline on the first night"
-    assert first.returncode == 1  # no baseline yet: every finding counts
+    assert first.returncode == 1 and "no baseline yet" in first.stdout  # every finding counts
     with _vrfy_enabled_on_hardened():
         second = _night(tmp_path, "--history", str(history), "--fail-on", "new")
     third = _night(tmp_path, "--history", str(history), "--fail-on", "new")
