@@ -67,12 +67,7 @@ def _settings():
     from mailaudit.probes.tls import ScanSettings
 
     policy = load_policy(REPO / "lab" / "dns" / "lab-policy.yaml")
-    tls, run = policy.tls, policy.run
-    return ScanSettings(timeout_s=tls.network_timeout_s, retries=tls.network_retries,
-                        connections_per_port=tls.connections_per_port, concurrent_ports=tls.concurrent_ports,
-                        deadline_s=tls.scan_deadline_s, max_connections_per_server=run.max_connections_per_server,
-                        max_connections_total=run.max_connections_total, command_retries=tls.command_retries,
-                        ca_file=REPO / "lab" / "run" / "ca.pem")
+    return ScanSettings.from_policy(policy, REPO / "lab" / "run" / "ca.pem")
 
 
 def _endpoints(targets: list[tuple[str, str, int]]):

@@ -35,6 +35,7 @@ from sslyze import (
     ServerScanResultAsJson,
 )
 
+from mailaudit.policy import Policy
 from mailaudit.probes.tls_preflight import PortState, Preflight
 
 VERSION_COMMANDS: dict[str, ScanCommand] = {
@@ -98,6 +99,16 @@ class ScanSettings:
     max_connections_total: int = 64  # connections open at once in the whole scan (run.max_connections_total)
     command_retries: int = 1  # scan commands that failed (connection lost, timeout) are run again this often
     ca_file: Path | None = None  # None: the system's trust store
+
+    @classmethod
+    def from_policy(cls, policy: Policy, ca_file: Path | None = None) -> ScanSettings:
+        """The policy's TLS limits; per server, the TLS scan's share of the run's connections."""
+        tls = policy.tls
+        return cls(timeout_s=tls.network_timeout_s, retries=tls.network_retries,
+                   connections_per_port=tls.connections_per_port, concurrent_ports=tls.concurrent_ports,
+                   deadline_s=tls.scan_deadline_s, max_connections_per_server=policy.tls_connections_per_server,
+                   max_connections_total=policy.run.max_connections_total, command_retries=tls.command_retries,
+                   ca_file=ca_file)
 
 
 # --- what was found --------------------------------------------------------------------------------

@@ -127,3 +127,20 @@ def test_a_shard_without_servers_is_not_a_failure(tmp_path):
     run = _night(tmp_path, "--shard", "3/3")
     assert run.returncode == 0 and "shard 3/3 has no servers" in run.stdout
     assert run.records == []
+
+
+@pytest.mark.lab
+def test_each_server_of_the_inventory_has_its_own_tls_ports(tmp_path):
+    """The inventory's tls_ports apply per server: each server is scanned on its own ports only, and
+    a port given for another server is skipped with that reason, never probed."""
+    inventory = tmp_path / "ports.yaml"
+    inventory.write_text("servers:\n  mail.hardened.test:\n    tls_ports: [25]\n"
+                         "  mail.weak.test:\n    tls_ports: [465]\n", encoding="utf-8")
+    args = ["--inventory", str(inventory), "--dns-server", "127.0.0.54", "--ca-file", str(REPO / "lab/run/ca.pem"),
+            "--policy", str(REPO / "lab/dns/lab-policy.yaml"), "tests_tls/test_protocols.py", "-k", "ssl2_and_ssl3"]
+    run = run_suite(args, env={**_lab_env(), "PATH": "/usr/bin:/bin"}, timeout=300)
+    outcomes = {(r["server"], r["variant"]): r["outcome"] for r in run.verdicts("TLS-NO-SSL")}
+    assert outcomes == {("mail.hardened.test", "25"): "passed", ("mail.hardened.test", "465"): "skipped",
+                        ("mail.weak.test", "465"): "passed", ("mail.weak.test", "25"): "skipped"}, outcomes
+    skipped = [r for r in run.verdicts("TLS-NO-SSL") if r["outcome"] == "skipped"]
+    assert all("audited on other servers" in r["message"] for r in skipped)
