@@ -159,13 +159,14 @@ class Reporter:
         if self.empty_shard and status == int(pytest.ExitCode.NO_TESTS_COLLECTED):
             status = EXIT_COMPLIANT  # nothing to audit in this shard: not a failure of a CI matrix job
         complete = not interrupted and not self.deadline_hit
-        self._write(complete=complete, exit_status=status)
-        if self.document is not None and self.baseline is not None:
-            self.changes = compare(self.baseline.document, self.document, str(self.baseline.path))
-            self.document["changes"] = self.changes.as_dict()
+        document = self._build(complete=complete, exit_status=status)
+        if self.baseline is not None:
+            self.changes = compare(self.baseline.document, document, str(self.baseline.path))
+            document["changes"] = self.changes.as_dict()
             if self.config.getoption("fail_on") == "new":
                 status = exit_status_on_new(self.changes, status)
-            self._write(complete=complete, exit_status=status, changes=self.document["changes"])
+                document["run"]["exit_status"] = status
+        self._save(document)
         self._write_reports()
         session.exitstatus = status
 
@@ -218,22 +219,28 @@ class Reporter:
         terminalreporter.write_line(f"mailaudit auditor's report: {self.paths.audit_report}")
 
     # -- the results JSON -----------------------------------------------------------------------
-    def _write(self, complete: bool, exit_status: int | None, changes: dict[str, Any] | None = None) -> None:
-        self._last_write = time.monotonic()
+    def _write(self, complete: bool, exit_status: int | None) -> None:
+        """Build the document from the records so far and write it."""
+        self._save(self._build(complete, exit_status))
+
+    def _build(self, complete: bool, exit_status: int | None) -> dict[str, Any]:
         records = list(self.records.values())
-        self.document = build_document(self._run(exit_status, complete), records,
-                                       complete, [t.host for t in self.audit.targets])
-        if changes is not None:
-            self.document["changes"] = changes
+        document = build_document(self._run(exit_status, complete), records,
+                                  complete, [t.host for t in self.audit.targets])
         if self.audit.waivers:
             notes = review_waivers(self.audit.waivers, records, dt.date.today())
-            self.document["waivers"] = {kind: [n.message for n in notes if n.kind == kind]
-                                        for kind in ("expired", "unused")}
+            document["waivers"] = {kind: [n.message for n in notes if n.kind == kind]
+                                   for kind in ("expired", "unused")}
+        return document
+
+    def _save(self, document: dict[str, Any]) -> None:
+        self._last_write = time.monotonic()
+        self.document = document
         path = self.paths.results_json
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.with_name(f".{path.name}.tmp")
         with temporary.open("w", encoding="utf-8") as out:  # streamed: no second copy of a large document
-            json.dump(self.document, out, indent=1, ensure_ascii=False)
+            json.dump(document, out, indent=1, ensure_ascii=False)
             out.write("\n")
         os.replace(temporary, path)
 
